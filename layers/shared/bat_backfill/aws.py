@@ -1,0 +1,232 @@
+"""The only code that talks to AWS: page snapshots in S3, job messages in SQS, DLQ redrive."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+SNAPSHOT_PREFIX = "listings/"
+
+
+def snapshot_key(slug: str, fetched_at: datetime) -> str:
+    """Keys sort by time within a listing, so the newest is the last one listed.
+
+    >>> snapshot_key("2009-porsche-cayman-46", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    'listings/2009-porsche-cayman-46/20260102T030405Z.html.gz'
+    """
+    return f"{SNAPSHOT_PREFIX}{slug}/{fetched_at.astimezone(UTC):%Y%m%dT%H%M%SZ}.html.gz"
+
+
+def snapshot_time(key: str) -> datetime | None:
+    stamp = key.rsplit("/", 1)[-1].removesuffix(".html.gz")
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def save_snapshot(s3: S3Client, bucket: str, key: str, html: str, source_url: str) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=gzip.compress(html.encode("utf-8"), compresslevel=6),
+        ContentType="text/html; charset=utf-8",
+        ContentEncoding="gzip",
+        Metadata={"source-url": source_url},
+    )
+
+
+def load_snapshot(s3: S3Client, bucket: str, key: str) -> str | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return gzip.decompress(body).decode("utf-8")
+
+
+def newest_snapshot(s3: S3Client, bucket: str, slug: str) -> str | None:
+    """Key of the newest snapshot of a listing, if any."""
+    newest: str | None = None
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{SNAPSHOT_PREFIX}{slug}/"):
+        for item in page.get("Contents", []):
+            if newest is None or item["Key"] > newest:
+                newest = item["Key"]
+    return newest
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    job_id: int
+    vehicle_id: str
+    url: str
+    priority: int
+    delay_seconds: int
+
+
+def job_message_body(job_id: int, vehicle_id: str, url: str, priority: int) -> str:
+    return json.dumps(
+        {"job_id": job_id, "vehicle_id": vehicle_id, "url": url, "priority": priority},
+        separators=(",", ":"),
+    )
+
+
+def send_jobs(sqs: SQSClient, queue_url: str, messages: Iterable[OutgoingMessage]) -> list[int]:
+    """Send job messages in batches of 10; returns the job ids SQS refused."""
+    batch: list[OutgoingMessage] = []
+    refused: list[int] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        result = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {
+                    "Id": str(m.job_id),
+                    "MessageBody": job_message_body(m.job_id, m.vehicle_id, m.url, m.priority),
+                    # SQS caps DelaySeconds at 15 minutes.
+                    "DelaySeconds": max(0, min(900, m.delay_seconds)),
+                    "MessageAttributes": {
+                        "priority": {"DataType": "Number", "StringValue": str(m.priority)},
+                        "job_id": {"DataType": "Number", "StringValue": str(m.job_id)},
+                    },
+                }
+                for m in batch
+            ],
+        )
+        refused.extend(int(f["Id"]) for f in result.get("Failed", []))
+        batch.clear()
+
+    for message in messages:
+        batch.append(message)
+        if len(batch) == 10:
+            flush()
+    flush()
+    return refused
+
+
+def queue_arn(sqs: SQSClient, queue_url: str) -> str:
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return attrs["Attributes"]["QueueArn"]
+
+
+def queue_depth(sqs: SQSClient, queue_url: str) -> dict[str, int]:
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)  # type: ignore[arg-type]
+    return {name: int(attrs["Attributes"].get(name, 0)) for name in names}
+
+
+@dataclass(frozen=True, slots=True)
+class RedriveResult:
+    moved: int
+    job_ids: tuple[int, ...]
+    method: str  # "move-task" or "receive-send-delete"
+    task_handle: str | None = None
+
+
+def _job_id_of(body: str) -> int | None:
+    try:
+        value = json.loads(body).get("job_id")
+    except (ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+def peek_dlq_job_ids(sqs: SQSClient, dlq_url: str, *, limit: int = 1000) -> list[int]:
+    """Job ids of messages waiting in the DLQ (seen briefly, then visible again)."""
+    seen: list[int] = []
+    handles: list[str] = []
+    while len(seen) < limit:
+        got = sqs.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            handles.append(m["ReceiptHandle"])
+            job_id = _job_id_of(m.get("Body", ""))
+            if job_id is not None:
+                seen.append(job_id)
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return seen
+
+
+def redrive_dlq(
+    sqs: SQSClient,
+    dlq_url: str,
+    source_queue_for_priority: dict[int, str],
+    *,
+    max_messages: int = 10_000,
+) -> RedriveResult:
+    """Move DLQ messages back to the queue they came from.
+
+    SQS's StartMessageMoveTask returns each message to its own source queue; where it is not
+    available (emulators), receive, send to the queue named by the message's priority, delete.
+    """
+    job_ids = tuple(peek_dlq_job_ids(sqs, dlq_url, limit=max_messages))
+    try:
+        task = sqs.start_message_move_task(SourceArn=queue_arn(sqs, dlq_url))
+        return RedriveResult(len(job_ids), job_ids, "move-task", task.get("TaskHandle"))
+    except (NotImplementedError, ClientError) as exc:
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") not in (
+            "UnsupportedOperation",
+            "InternalFailure",
+            "500",
+            "InvalidAction",
+        ):
+            raise
+    moved: list[int] = []
+    fallback = source_queue_for_priority.get(75) or next(iter(source_queue_for_priority.values()))
+    while len(moved) < max_messages:
+        got = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            body = m.get("Body", "")
+            attributes: dict[str, Any] = m.get("MessageAttributes", {})
+            priority = _priority_of(body, attributes)
+            target = source_queue_for_priority.get(priority, fallback)
+            sqs.send_message(QueueUrl=target, MessageBody=body, MessageAttributes=attributes)
+            # Delete only after the copy is safely in the source queue: nothing is lost.
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=m["ReceiptHandle"])
+            job_id = _job_id_of(body)
+            moved.append(job_id if job_id is not None else -1)
+    ids = tuple(j for j in moved if j >= 0)
+    return RedriveResult(len(moved), ids, "receive-send-delete")
+
+
+def _priority_of(body: str, attributes: dict[str, Any]) -> int:
+    raw = attributes.get("priority", {}).get("StringValue")
+    if raw is None:
+        try:
+            raw = json.loads(body).get("priority")
+        except (ValueError, AttributeError):
+            raw = None
+    try:
+        return int(raw) if raw is not None else 75
+    except (TypeError, ValueError):
+        return 75

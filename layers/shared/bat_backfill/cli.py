@@ -1,0 +1,421 @@
+"""The `bat-backfill` operator command: parse, queue, tick, process, redrive, status, demo..."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .settings import SETTINGS, Settings, SettingsError, load_settings
+
+FUNCTIONS = ("orchestrator", "queue_processor", "premium_extractor", "comments_extractor")
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A clear, one-line reason the command could not run (exit status 2)."""
+
+
+# ---------------------------------------------------------------- settings
+
+
+def _config_values(path: str | None) -> dict[str, Any]:
+    """`[bat-backfill]` table of a TOML file, keys as in the settings table (lower case)."""
+    candidate = path or os.environ.get("BAT_BACKFILL_CONFIG")
+    if candidate is None and Path("bat-backfill.toml").exists():
+        candidate = "bat-backfill.toml"
+    if candidate is None:
+        return {}
+    try:
+        data = tomllib.loads(Path(candidate).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CommandError(f"config file {candidate}: {exc}") from None
+    table = data.get("bat-backfill", data)
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in SETTINGS:
+            raise CommandError(f"config file {candidate}: unknown setting {key!r}")
+        out[SETTINGS[key].env] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def resolve_settings(args: argparse.Namespace) -> Settings:
+    """Flags, then environment variables, then the config file."""
+    flags = {}
+    if getattr(args, "database_url", None):
+        flags["DATABASE_URL"] = args.database_url
+    try:
+        return load_settings(flags, dict(os.environ), _config_values(getattr(args, "config", None)))
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise CommandError(
+            "no database: pass --database-url postgresql://..., set DATABASE_URL, "
+            "or put database_url in bat-backfill.toml"
+        )
+    return settings.database_url
+
+
+def _connect(settings: Settings) -> Any:
+    from .db.connect import connect, redact
+
+    url = _database_url(settings)
+    try:
+        return connect(url)
+    except Exception as exc:
+        raise CommandError(f"cannot connect to {redact(url)}: {exc}") from None
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+# ---------------------------------------------------------------- local runtime
+
+
+@contextlib.contextmanager
+def local_runtime(settings: Settings) -> Iterator[Settings]:
+    """Real AWS when queue URLs are configured, else in-process emulation; sets the
+    environment the Lambda handlers read so `invoke` runs them unchanged."""
+    os.environ["DATABASE_URL"] = _database_url(settings)
+    if settings.high_queue_url and settings.backfill_queue_url:
+        yield settings
+        return
+    from .localaws import emulated_aws
+
+    with emulated_aws() as aws_local:
+        os.environ.update(aws_local.environment())
+        yield load_settings(dict(os.environ))
+
+
+def _services(settings: Settings) -> Any:
+    from .services import build_services
+
+    env = dict(os.environ)
+    env["DATABASE_URL"] = _database_url(settings)
+    return build_services(env)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .db.migrate import migrate
+
+    conn = _connect(resolve_settings(args))
+    applied = migrate(conn)
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from .errors import JobError
+    from .parsing import ListingParseError, parse_comments, parse_listing
+
+    target: str = args.target
+    url: str | None = None
+    try:
+        if target.startswith(("http://", "https://")):
+            from .web import build_client, fetch_page, parse_listing_url
+
+            url = parse_listing_url(target)
+            settings = resolve_settings(args)
+            with build_client(settings.user_agent, settings.fetch_timeout_seconds) as client:
+                html = fetch_page(client, url, max_bytes=settings.max_page_bytes).html
+        else:
+            path = Path(target)
+            if not path.is_file():
+                raise CommandError(f"no such file: {target}")
+            html = path.read_text(encoding="utf-8", errors="replace")
+        listing = parse_listing(html, url=url)
+        out = listing.to_dict()
+        if args.comments:
+            out["comments"] = [c.to_dict() for c in parse_comments(html)]
+    except (ListingParseError, JobError) as exc:
+        raise CommandError(f"{target}: {exc}") from None
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from .db import queue as jobqueue
+    from .db import vehicles
+    from .errors import InvalidListingUrlError
+    from .web import parse_listing_url
+
+    if not 1 <= args.priority <= 1000:
+        raise CommandError("--priority must be between 1 and 1000")
+    conn = _connect(resolve_settings(args))
+    target: str = args.target
+    if target.startswith(("http://", "https://")):
+        try:
+            url = parse_listing_url(target)
+        except InvalidListingUrlError as exc:
+            raise CommandError(str(exc)) from None
+        vehicle_id = vehicles.find_vehicle_by_url(conn, url) or vehicles.create_vehicle(conn, url)
+    else:
+        try:
+            vehicle_id = str(uuid.UUID(target))
+        except ValueError:
+            raise CommandError(f"not a vehicle id or a BaT listing URL: {target!r}") from None
+        rows = conn.run(
+            "SELECT bat_auction_url FROM vehicles WHERE id = CAST(:id AS uuid)", id=vehicle_id
+        )
+        if not rows:
+            raise CommandError(f"no vehicle {vehicle_id}")
+        if not rows[0][0]:
+            raise CommandError(f"vehicle {vehicle_id} has no bat_auction_url")
+        try:
+            url = parse_listing_url(rows[0][0])
+        except InvalidListingUrlError as exc:
+            raise CommandError(f"vehicle {vehicle_id}: {exc}") from None
+    job_id = jobqueue.enqueue(conn, vehicle_id, url, args.priority, args.reason)
+    print(f"queued job {job_id}: vehicle {vehicle_id} {url} at priority {args.priority}")
+    return 0
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    from .orchestrate import run_orchestrator
+
+    settings = resolve_settings(args)
+    if args.no_discovery:
+        os.environ["DISCOVERY_ENABLED"] = "false"
+        settings = resolve_settings(args)
+    with local_runtime(settings):
+        services = _services(settings)
+        report = run_orchestrator(services)
+    _print_json(report.to_dict())
+    return 0 if report.status != "failed" else 1
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from .process import build_extractors, force_process
+
+    settings = resolve_settings(args)
+    with local_runtime(settings):
+        services = _services(settings)
+        started = time.monotonic()
+        reports = force_process(
+            services,
+            build_extractors(services),
+            batch_size=args.batch_size,
+            max_attempts=args.max_attempts,
+        )
+    for r in reports:
+        line = f"job {r.job_id}: {r.status}"
+        if r.error:
+            line += f" ({r.error})"
+        print(line, file=sys.stderr)
+    tally: dict[str, int] = {}
+    for r in reports:
+        tally[r.status] = tally.get(r.status, 0) + 1
+    _print_json(
+        {"processed": len(reports), "by_status": tally, "seconds": round(time.monotonic() - started, 2)}
+    )
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from .redrive import redrive
+
+    settings = resolve_settings(args)
+    if not (settings.dlq_url and settings.high_queue_url and settings.backfill_queue_url):
+        raise CommandError(
+            "redrive needs the real queues: set DLQ_URL, HIGH_QUEUE_URL and BACKFILL_QUEUE_URL "
+            "(the stack outputs)"
+        )
+    services = _services(settings)
+    _print_json(redrive(services).to_dict())
+    return 0
+
+
+class LocalContext:
+    """The parts of a Lambda context the handlers and Powertools read."""
+
+    def __init__(self, function_name: str, timeout_ms: int = 900_000) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def functions_dir() -> Path:
+    here = Path(__file__).resolve().parents[3] / "functions"
+    if here.is_dir():
+        return here
+    cwd = Path.cwd() / "functions"
+    if cwd.is_dir():
+        return cwd
+    raise CommandError("cannot find the functions/ folder: run from the project root")
+
+
+def load_handler_module(function: str) -> ModuleType:
+    path = functions_dir() / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"bat_backfill_fn_{function}", path)
+    if spec is None or spec.loader is None:
+        raise CommandError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke_function(function: str, event: dict[str, Any], timeout_ms: int = 900_000) -> Any:
+    """Run a function's real handler once, as Lambda would, in this process."""
+    module = load_handler_module(function)
+    return module.handler(event, LocalContext(function, timeout_ms))
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    function = args.function.replace("-", "_")
+    if function not in FUNCTIONS:
+        raise CommandError(f"unknown function {args.function!r}; one of: {', '.join(FUNCTIONS)}")
+    try:
+        event = json.loads(Path(args.event).read_text())
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"event file {args.event}: {exc}") from None
+    if not isinstance(event, dict):
+        raise CommandError(f"event file {args.event}: must hold a JSON object")
+    settings = resolve_settings(args)
+    with local_runtime(settings):
+        result = invoke_function(function, event)
+    _print_json(result)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import collect_status, render_status
+
+    settings = resolve_settings(args)
+    data = collect_status(_connect(settings), settings)
+    if args.json:
+        _print_json(data)
+    else:
+        print(render_status(data))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .db.vehicles import vehicle_history
+    from .status import render_history
+
+    try:
+        vehicle_id = str(uuid.UUID(args.vehicle_id))
+    except ValueError:
+        raise CommandError(f"not a vehicle id: {args.vehicle_id!r}") from None
+    conn = _connect(resolve_settings(args))
+    if not conn.run("SELECT 1 FROM vehicles WHERE id = CAST(:id AS uuid)", id=vehicle_id):
+        raise CommandError(f"no vehicle {vehicle_id}")
+    rows = vehicle_history(conn, vehicle_id)
+    if args.json:
+        _print_json(rows)
+    else:
+        print(render_history(vehicle_id, rows))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bat-backfill",
+        description="Find, re-extract and repair Bring a Trailer vehicles in Postgres.",
+    )
+    parser.add_argument("--config", help="TOML settings file (default ./bat-backfill.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str, *, db: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if db:
+            p.add_argument("--database-url", help="postgresql:// URL (default: DATABASE_URL)")
+        return p
+
+    p = add("migrate", "Create or update the schema (idempotent).")
+    p.set_defaults(func=cmd_migrate)
+
+    p = add("parse", "Print the facts of a BaT listing page (file or URL) as JSON.", db=False)
+    p.add_argument("target", help="a saved page, or https://bringatrailer.com/listing/<slug>/")
+    p.add_argument("--comments", action="store_true", help="include comments and bids")
+    p.set_defaults(func=cmd_parse)
+
+    p = add("queue", "Queue one vehicle (by id) or listing URL for extraction.")
+    p.add_argument("target", help="a vehicle UUID or a BaT listing URL")
+    p.add_argument("--priority", type=int, default=75, help="100 new listing, 75 backfill")
+    p.add_argument("--reason", default="manual", help="why (stored on the queue row)")
+    p.set_defaults(func=cmd_queue)
+
+    p = add("tick", "Run the orchestrator once (queue backfills, rescue, discover, dispatch).")
+    p.add_argument("--no-discovery", action="store_true", help="skip reading BaT results")
+    p.set_defaults(func=cmd_tick)
+
+    p = add("process", "Force-process due jobs now (the queue processor's direct mode).")
+    p.add_argument("--batch-size", type=int, default=10, help="jobs to claim (1-500)")
+    p.add_argument("--max-attempts", type=int, help="attempts before a job is marked failed")
+    p.set_defaults(func=cmd_process)
+
+    p = add("redrive", "Move DLQ messages back to their source queues and reset their jobs.")
+    p.set_defaults(func=cmd_redrive)
+
+    p = add("invoke", "Run a function's handler on an event file (local twin of sam local invoke).")
+    p.add_argument("function", help=", ".join(FUNCTIONS))
+    p.add_argument("--event", required=True, help="an events/*.json file")
+    p.set_defaults(func=cmd_invoke)
+
+    p = add("status", "Queue and run monitoring: the seed's queries as tables.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = add("history", "The audit trail of one vehicle.")
+    p.add_argument("vehicle_id")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_history)
+
+    p = add("demo", "Repair a sample broken database end to end on this machine.")
+    p.add_argument("--pages", help="serve saved real pages from this folder instead")
+    p.add_argument("--live", action="store_true", help="fetch from bringatrailer.com (politely)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (last line)")
+    p.add_argument("--vehicles", type=int, default=36, help="sample size")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CommandError as exc:
+        print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,21 @@
+-- name: pending_backfills
+-- purpose: the seed's monitoring query, verbatim: the next backfills waiting.
+SELECT beq.*, v.year, v.make, v.model, v.bat_auction_url FROM bat_extraction_queue beq JOIN vehicles v ON v.id = beq.vehicle_id WHERE beq.status = 'pending' AND beq.priority = 75 ORDER BY beq.created_at LIMIT 50;
+
+-- name: backfill_progress_today
+-- purpose: the seed's daily progress query: today's backfills by status.
+SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending,
+       COUNT(*) FILTER (WHERE status = 'processing') AS processing,
+       COUNT(*) FILTER (WHERE status = 'complete') AS complete,
+       COUNT(*) FILTER (WHERE status = 'failed') AS failed
+FROM bat_extraction_queue WHERE priority = 75 AND created_at::date = CURRENT_DATE;
+
+-- name: queue_by_priority
+-- purpose: queue depth by priority and status, highest priority first.
+SELECT priority, status, count(*) AS jobs FROM bat_extraction_queue
+GROUP BY priority, status ORDER BY priority DESC, status;
+
+-- name: recent_failures
+-- purpose: the newest failed jobs with their stored error.
+SELECT id, vehicle_id::text AS vehicle_id, bat_url, attempts, last_error, updated_at
+FROM bat_extraction_queue WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 10;

@@ -1,0 +1,194 @@
+"""The two extraction pipelines: a listing page repairs its vehicle; its comments are stored."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import aws
+from .db import queue as jobqueue
+from .db import vehicles
+from .errors import JobError, PageRejectedError, VehicleNotFoundError
+from .models import CommentKind, Job, JobStatus
+from .parsing import ListingParseError, parse_comments, parse_listing
+from .repair import plan_repair
+from .services import Services
+from .web import fetch_page, listing_slug, parse_listing_url
+
+
+@dataclass(frozen=True)
+class PageSource:
+    html: str
+    snapshot_key: str | None
+    reused: bool
+    fetch_status: int | None  # None when a fresh snapshot was reused
+
+
+@dataclass(frozen=True)
+class ListingResult:
+    vehicle_id: str
+    url: str
+    outcome: str | None
+    snapshot_key: str | None
+    reused_snapshot: bool
+    fetch_status: int | None
+    filled: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CommentsResult:
+    vehicle_id: str
+    url: str
+    comments: int
+    bids: int
+    new: int
+    snapshot_key: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fence(job_id: int | None, generation: int | None, vehicle_id: str, url: str) -> Job | None:
+    """The lease a caller holds, rebuilt from an event, for the fencing check."""
+    if job_id is None or generation is None:
+        return None
+    return Job(
+        id=job_id,
+        vehicle_id=vehicle_id,
+        bat_url=url,
+        priority=0,
+        status=JobStatus.PROCESSING,
+        attempts=0,
+        lease_generation=generation,
+    )
+
+
+def obtain_page(services: Services, url: str, *, allow_reuse: bool = True) -> PageSource:
+    """The listing's HTML: a fresh S3 snapshot if there is one, else one polite fetch (kept)."""
+    settings, s3 = services.settings, services.s3
+    slug = listing_slug(url)
+    bucket = settings.snapshot_bucket
+    if allow_reuse and s3 is not None and bucket:
+        newest = aws.newest_snapshot(s3, bucket, slug)
+        taken = aws.snapshot_time(newest) if newest else None
+        if (
+            newest
+            and taken
+            and (services.clock() - taken).total_seconds() < (settings.snapshot_max_age_seconds)
+        ):
+            html = aws.load_snapshot(s3, bucket, newest)
+            if html is not None:
+                return PageSource(html, newest, reused=True, fetch_status=None)
+    page = fetch_page(
+        services.http, url, base_url=settings.bat_base_url, max_bytes=settings.max_page_bytes
+    )
+    key = None
+    if s3 is not None and bucket:
+        key = aws.snapshot_key(slug, services.clock())
+        aws.save_snapshot(s3, bucket, key, page.html, url)
+    return PageSource(page.html, key, reused=False, fetch_status=page.status)
+
+
+def extract_listing(
+    services: Services,
+    url: str,
+    *,
+    vehicle_id: str | None = None,
+    job: Job | None = None,
+) -> tuple[ListingResult, PageSource]:
+    """Fetch (or reuse) the page, parse it and repair the vehicle in one fenced transaction."""
+    canonical = parse_listing_url(url)
+    source = obtain_page(services, canonical)
+    try:
+        listing = parse_listing(source.html, url=canonical)
+    except ListingParseError as exc:
+        raise PageRejectedError(f"{canonical}: {exc}") from exc
+    with services.transaction() as conn:
+        if job is not None:
+            jobqueue.assert_lease(conn, job)
+        vid = vehicle_id or vehicles.find_vehicle_by_url(conn, canonical)
+        if vid is None:
+            vid = vehicles.create_vehicle(conn, canonical, title=listing.title, year=listing.year)
+        vehicle = vehicles.lock_vehicle(conn, vid)
+        if vehicle is None:
+            raise VehicleNotFoundError(f"vehicle {vid} does not exist")
+        plan = plan_repair(vehicle, listing)
+        new_conflicts = vehicles.save_repair(
+            conn,
+            vid,
+            plan,
+            source_url=canonical,
+            snapshot_key=source.snapshot_key,
+            job_id=job.id if job else None,
+        )
+        vehicles.save_auction_event(conn, vid, listing, snapshot_key=source.snapshot_key)
+    result = ListingResult(
+        vehicle_id=vid,
+        url=canonical,
+        outcome=listing.outcome.value if listing.outcome else None,
+        snapshot_key=source.snapshot_key,
+        reused_snapshot=source.reused,
+        fetch_status=source.fetch_status,
+        filled=[c.field for c in plan.applied if c.old is None],
+        corrected=[c.field for c in plan.applied if c.old is not None],
+        conflicts=[c.field for c in new_conflicts],
+        absent=list(plan.absent),
+        warnings=list(listing.warnings),
+    )
+    return result, source
+
+
+def extract_comments(
+    services: Services,
+    vehicle_id: str,
+    url: str,
+    *,
+    snapshot_key: str | None = None,
+    html: str | None = None,
+    job: Job | None = None,
+) -> CommentsResult:
+    """Comments and bids from the listing's snapshot (fetching only when there is none)."""
+    canonical = parse_listing_url(url)
+    s3, bucket = services.s3, services.settings.snapshot_bucket
+    if html is None and snapshot_key and s3 is not None and bucket:
+        html = aws.load_snapshot(s3, bucket, snapshot_key)
+    if html is None:
+        source = obtain_page(services, canonical)
+        html, snapshot_key = source.html, source.snapshot_key
+    try:
+        comments = parse_comments(html)
+    except ListingParseError as exc:
+        raise PageRejectedError(f"{canonical}: {exc}") from exc
+    with services.transaction() as conn:
+        if job is not None:
+            jobqueue.assert_lease(conn, job)
+        new = vehicles.save_comments(conn, vehicle_id, canonical, comments)
+    return CommentsResult(
+        vehicle_id=vehicle_id,
+        url=canonical,
+        comments=sum(
+            1 for c in comments if c.kind in (CommentKind.COMMENT, CommentKind.SELLER_REPLY)
+        ),
+        bids=sum(1 for c in comments if c.kind is CommentKind.BID),
+        new=new,
+        snapshot_key=snapshot_key,
+    )
+
+
+def error_payload(exc: JobError) -> dict[str, Any]:
+    """How an extractor Lambda reports a job error to its caller (never raised across)."""
+    return {
+        "ok": False,
+        "error": str(exc)[:1000],
+        "error_type": type(exc).__name__,
+        "retryable": exc.retryable,
+        "throttled": exc.throttled,
+        "status": getattr(exc, "status", None),
+    }

@@ -1,0 +1,205 @@
+"""One orchestrator run: queue backfills, rescue leases, discover, dispatch, record."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import aws
+from .db import queue as jobqueue
+from .db import vehicles
+from .db.queries import query
+from .discovery import ResultsPageError, parse_results_page
+from .dispatch import dispatch_budget, plan_dispatch
+from .errors import JobError
+from .models import Priority
+from .services import Services
+from .web import fetch_page, parse_results_url, results_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    run_id: int | None = None
+    status: str = "ok"
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    queue_depths: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _step(report: RunReport, name: str, services: Services, fn: Callable[[], dict[str, Any]]) -> None:
+    """Run one step; a failure is recorded and the other steps still run."""
+    try:
+        report.steps[name] = {"ok": True, **fn()}
+    except Exception as exc:
+        log.exception("orchestrator step %s failed", name)
+        services.reset_db()
+        report.steps[name] = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+        report.status = "partial"
+
+
+def auto_queue(services: Services) -> dict[str, Any]:
+    s = services.settings
+    row = services.db().run(
+        query("auto_queue"), batch_size=s.backfill_batch_size, priority=s.backfill_priority
+    )[0]
+    return {"queued": int(row[0]), "skipped": int(row[1])}
+
+
+def rescue(services: Services) -> dict[str, Any]:
+    return {"rescued": jobqueue.rescue_expired(services.db())}
+
+
+def discover(services: Services) -> dict[str, Any]:
+    s = services.settings
+    if not s.discovery_enabled or s.discovery_max_pages < 1:
+        return {"enabled": False, "requests": 0, "queued": 0}
+    queued = seen = requests = 0
+    for number in range(1, s.discovery_max_pages + 1):
+        requests += 1
+        page = fetch_page(
+            services.http,
+            results_url(number),
+            base_url=s.bat_base_url,
+            max_bytes=s.max_page_bytes,
+            check=parse_results_url,
+        )
+        try:
+            results = parse_results_page(page.html)
+        except ResultsPageError as exc:
+            raise JobError(f"{page.url}: {exc}") from exc
+        seen += len(results.listings)
+        conn = services.db()
+        urls = [d.url for d in results.listings]
+        unknown = {row[0] for row in conn.run(query("unknown_urls"), urls=urls)}
+        for found in results.listings:
+            if found.url not in unknown:
+                continue
+            with services.transaction() as tx:
+                vid = vehicles.create_vehicle(tx, found.url, title=found.title, year=found.year)
+                jobqueue.enqueue(tx, vid, found.url, Priority.NEW_LISTING, "new_listing")
+            queued += 1
+        if number >= results.pages_total:
+            break
+    return {"enabled": True, "requests": requests, "seen": seen, "queued": queued}
+
+
+def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
+    s = services.settings
+    sqs = services.sqs
+    if sqs is None or not (s.high_queue_url and s.backfill_queue_url):
+        return {"dispatched": 0, "note": "no SQS queues configured"}
+    conn = services.db()
+    if not conn.run(query("try_dispatch_lock"))[0][0]:
+        # Another run is dispatching right now; sending more would break the rate.
+        return {"dispatched": 0, "note": "another run holds the dispatch lock"}
+    try:
+        interval = s.schedule_minutes * 60
+        in_flight = int(conn.run(query("in_flight"), seconds=interval)[0][0])
+        budget = dispatch_budget(
+            interval_seconds=interval,
+            request_interval_seconds=s.request_interval_seconds,
+            in_flight=in_flight,
+            other_requests=other_requests,
+        )
+        jobs = jobqueue.select_for_dispatch(conn, budget, interval * 2) if budget else []
+        plan = plan_dispatch(
+            jobs, request_interval_seconds=s.request_interval_seconds, first_slot=other_requests
+        )
+        planned = {d.job.id for d in plan}
+        refused: list[int] = [j.id for j in jobs if j.id not in planned]
+        for high, url in ((True, s.high_queue_url), (False, s.backfill_queue_url)):
+            refused += aws.send_jobs(
+                sqs,
+                url,
+                (
+                    aws.OutgoingMessage(
+                        d.job.id, d.job.vehicle_id, d.job.bat_url, d.job.priority, d.delay_seconds
+                    )
+                    for d in plan
+                    if d.high is high
+                ),
+            )
+        if refused:
+            conn.run(query("undispatch"), ids=refused)
+        return {
+            "dispatched": len(plan) - len(set(refused) & planned),
+            "high": sum(1 for d in plan if d.high),
+            "backfill": sum(1 for d in plan if not d.high),
+            "budget": budget,
+            "in_flight": in_flight,
+            "last_delay_seconds": plan[-1].delay_seconds if plan else 0,
+        }
+    finally:
+        conn.run(query("release_dispatch_lock"))
+
+
+def run_orchestrator(services: Services) -> RunReport:
+    """Steps 0-4; each failing step is recorded and the others still run."""
+    report = RunReport()
+    try:
+        report.run_id = int(services.db().run(query("start_run"))[0][0])
+    except Exception as exc:
+        services.reset_db()
+        report.status = "failed"
+        report.steps["record"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return report
+    _step(report, "auto_queue", services, lambda: auto_queue(services))
+    _step(report, "rescue", services, lambda: rescue(services))
+    _step(report, "discover", services, lambda: discover(services))
+    requests = int(report.steps["discover"].get("requests", 0) or 0)
+    if not report.steps["discover"]["ok"]:
+        requests = services.settings.discovery_max_pages
+    _step(report, "dispatch", services, lambda: dispatch(services, other_requests=requests))
+    try:
+        conn = services.db()
+        report.queue_depths = jobqueue.queue_depths(conn)
+        if all(not step["ok"] for step in report.steps.values()):
+            report.status = "failed"
+        conn.run(
+            query("finish_run"),
+            run_id=report.run_id,
+            status=report.status,
+            steps=json.dumps(report.steps),
+            depths=json.dumps(report.queue_depths),
+            error=None,
+        )
+    except Exception as exc:
+        services.reset_db()
+        report.status = "failed"
+        report.steps["record"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return report
+
+
+def run_metrics(report: RunReport) -> dict[str, float]:
+    """The numbers a run emits as CloudWatch metrics (the same ones its row holds)."""
+    steps = report.steps
+    metrics: dict[str, float] = {
+        "OrchestratorRunSucceeded": 1.0 if report.status == "ok" else 0.0,
+        "BackfillsQueued": float(steps.get("auto_queue", {}).get("queued", 0)),
+        "LeasesRescued": float(steps.get("rescue", {}).get("rescued", 0)),
+        "NewListingsQueued": float(steps.get("discover", {}).get("queued", 0)),
+        "JobsDispatched": float(steps.get("dispatch", {}).get("dispatched", 0)),
+        "FailedSteps": float(sum(1 for s in steps.values() if not s.get("ok"))),
+    }
+    pending = {75: 0, 100: 0}
+    processing = failed = 0
+    for row in report.queue_depths:
+        count = int(row["count"])
+        if row["status"] == "pending" and int(row["priority"]) in pending:
+            pending[int(row["priority"])] += count
+        elif row["status"] == "processing":
+            processing += count
+        elif row["status"] == "failed":
+            failed += count
+    metrics["QueuePending100"] = float(pending[100])
+    metrics["QueuePending75"] = float(pending[75])
+    metrics["QueueProcessing"] = float(processing)
+    metrics["QueueFailed"] = float(failed)
+    return metrics

@@ -1,0 +1,137 @@
+"""`bat-backfill status` and `history`: the seed's monitoring queries as data and as tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pg8000.native
+
+from .db.queries import query
+from .settings import Settings
+
+
+def _dicts(conn: pg8000.native.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
+    rows = conn.run(sql, **params)
+    names = [c["name"] for c in conn.columns] if conn.columns else []
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dict | list | str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def collect_status(conn: pg8000.native.Connection, settings: Settings) -> dict[str, Any]:
+    def clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+    data: dict[str, Any] = {
+        "pending_backfills": clean(_dicts(conn, query("pending_backfills"))),
+        "backfill_progress_today": clean(_dicts(conn, query("backfill_progress_today")))[0],
+        "queue_by_priority": clean(_dicts(conn, query("queue_by_priority"))),
+        "recent_runs": clean(_dicts(conn, query("recent_runs"), limit=5)),
+        "recent_failures": clean(_dicts(conn, query("recent_failures"))),
+        "dlq": None,
+    }
+    if settings.dlq_url:
+        import boto3
+
+        from .aws import queue_depth
+
+        data["dlq"] = queue_depth(boto3.client("sqs"), settings.dlq_url)
+    return data
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain text table.
+
+    >>> print(render_table(["a", "bb"], [[1, "x"]]))
+    a  bb
+    -  --
+    1  x
+    """
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def render_status(data: dict[str, Any]) -> str:
+    out: list[str] = []
+    out.append(f"Pending backfills (priority 75, oldest first, {len(data['pending_backfills'])})")
+    out.append(
+        render_table(
+            ["job", "year", "make", "model", "attempts", "url"],
+            [
+                [r["id"], r["year"], r["make"], r["model"], r["attempts"], r["bat_auction_url"]]
+                for r in data["pending_backfills"][:20]
+            ],
+        )
+    )
+    p = data["backfill_progress_today"]
+    out.append("\nToday's backfills by status")
+    out.append(
+        render_table(
+            ["pending", "processing", "complete", "failed"],
+            [[p["pending"], p["processing"], p["complete"], p["failed"]]],
+        )
+    )
+    out.append("\nQueue depth by priority")
+    out.append(
+        render_table(
+            ["priority", "status", "jobs"],
+            [[r["priority"], r["status"], r["jobs"]] for r in data["queue_by_priority"]],
+        )
+    )
+    out.append("\nLast orchestrator runs")
+    run_rows = []
+    for r in data["recent_runs"]:
+        steps = r.get("steps") or {}
+        if isinstance(steps, str):
+            steps = json.loads(steps)
+        summary = ", ".join(
+            f"{name}:{'ok' if s.get('ok') else 'FAILED'}" for name, s in steps.items()
+        )
+        run_rows.append([r["id"], r["started_at"], r["status"], summary])
+    out.append(render_table(["run", "started", "status", "steps"], run_rows))
+    if data["recent_failures"]:
+        out.append("\nRecent failures")
+        out.append(
+            render_table(
+                ["job", "attempts", "url", "error"],
+                [
+                    [r["id"], r["attempts"], r["bat_url"], (r["last_error"] or "")[:80]]
+                    for r in data["recent_failures"]
+                ],
+            )
+        )
+    if data["dlq"] is not None:
+        out.append(f"\nDLQ: {data['dlq'].get('ApproximateNumberOfMessages', 0)} message(s)")
+    return "\n".join(out)
+
+
+def render_history(vehicle_id: str, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return f"vehicle {vehicle_id}: no recorded changes"
+    return f"vehicle {vehicle_id}: {len(rows)} change(s)\n" + render_table(
+        ["when", "field", "action", "old", "new", "source"],
+        [
+            [
+                _plain(r["changed_at"]),
+                r["field"],
+                r["action"],
+                (r["old_value"] or "")[:40],
+                (r["new_value"] or "")[:40],
+                r["source_url"],
+            ]
+            for r in rows
+        ],
+    )
