@@ -26,6 +26,7 @@ class PageServer:
     def __init__(self, routes: Mapping[str, Reply | str] | None = None) -> None:
         self.routes: dict[str, Reply] = {}
         self.hits: dict[str, int] = {}
+        self._once: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
         for path, reply in (routes or {}).items():
             self.set(path, reply)
@@ -55,6 +56,11 @@ class PageServer:
         with self._lock:
             self.routes[path] = reply
 
+    def fail_first(self, path: str, *replies: Reply) -> None:
+        """Answer the next requests for `path` with `replies`, then as routed."""
+        with self._lock:
+            self._once.setdefault(path, []).extend(replies)
+
     def set_listing(self, slug: str, reply: Reply | str) -> None:
         self.set(f"/listing/{slug}/", reply)
 
@@ -62,7 +68,11 @@ class PageServer:
         path = request.path
         with self._lock:
             self.hits[path] = self.hits.get(path, 0) + 1
-            reply = self.routes.get(path) or self.routes.get(path.split("?", 1)[0])
+            queued = self._once.get(path)
+            if queued:
+                reply = queued.pop(0)
+            else:
+                reply = self.routes.get(path) or self.routes.get(path.split("?", 1)[0])
         if reply is None:
             reply = Reply(404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"})
         if reply.delay_seconds:

@@ -1,0 +1,564 @@
+"""`make demo`: repair a sample broken database end to end on this machine, then report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .localpg import LocalPostgres
+from .models import Outcome
+
+DEMO_DIR = Path(".demo")
+DEMO_DB = "bat_backfill_demo"
+# Fixed namespace so sample vehicles have the same ids on every run (re-runs replace them).
+_NAMESPACE = uuid.UUID("6f1d3b1e-8a53-4c1e-9e61-2b0c1a4d5e70")
+_BASE_END = 1_762_000_000  # an instant in Nov 2025, when the sample auctions ended
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One planted defect: what the database holds and what the listing page says."""
+
+    slug: str
+    defect: str
+    stored: dict[str, Any]
+    page: dict[str, Any]  # keyword arguments for samplepages.PageSpec
+    serve: str = "page"  # page | 404 | throttle-once | foreign | truncated
+
+    @property
+    def vehicle_id(self) -> str:
+        return str(uuid.uuid5(_NAMESPACE, self.slug))
+
+    @property
+    def url(self) -> str:
+        return f"https://bringatrailer.com/listing/{self.slug}/"
+
+
+_CARS = [
+    (1995, "Porsche", "993 Carrera", "WP0AA2995SS320001"),
+    (2004, "BMW", "M3 Coupe", "WBSBL93464PN57001"),
+    (1991, "Mazda", "MX-5 Miata", "JM1NA3513M0200001"),
+    (2008, "Audi", "RS4 Sedan", "WUAGU78E08N900001"),
+    (1987, "Toyota", "Land Cruiser FJ60", "JT3FJ60G0H1100001"),
+    (2001, "Ferrari", "360 Spider", "ZFFYT53A010120001"),
+    (1973, "Datsun", "240Z", "HLS30123456"),
+    (2015, "Porsche", "991 GT3", "WP0AC2A94FS183001"),
+    (1999, "Honda", "S2000", "JHMAP1147YT000001"),
+    (2012, "Mercedes-Benz", "C63 AMG Coupe", "WDDGJ7HB8CF800001"),
+    (1966, "Ford", "Mustang Fastback", "6F09C123456"),
+    (2019, "Ford", "GT", "2FAGP9CW8KH200001"),
+]
+
+
+def _car(i: int) -> tuple[int, str, str, str]:
+    return _CARS[i % len(_CARS)]
+
+
+def build_samples(count: int) -> list[Sample]:
+    """`count` vehicles cycling through every defect the product exists for."""
+    kinds: list[Callable[[int], Sample]] = [
+        _unsold_stored_as_sold,
+        _missing_fields,
+        _price_equals_bid_no_buyer,
+        _no_auction_event,
+        _live_auction,
+        _withdrawn,
+        _good_data_not_repeated,
+        _vin_conflict,
+        _drivetrain_never_stated,
+        _no_bids_stored_as_sold,
+        _sold_after_reserve_not_met,
+        _gone_404,
+        _throttled_once,
+        _not_a_listing_page,
+    ]
+    return [kinds[i % len(kinds)](i) for i in range(count)]
+
+
+def _base(i: int, slug_hint: str) -> tuple[str, dict[str, Any]]:
+    year, make, model, vin = _car(i)
+    slug = f"{year}-{make}-{model}".lower().replace(" ", "-").replace("--", "-") + f"-{slug_hint}{i}"
+    page = {
+        "url": f"https://bringatrailer.com/listing/{slug}/",
+        "year": year,
+        "make": make,
+        "model": model,
+        "vin": vin,
+        "mileage": f"{(i * 7 + 12) % 90 + 5}k Miles",
+        "paint": ["Guards Red", "Silver Metallic", "Black", "Giallo Modena"][i % 4] + " Paint",
+        "upholstery": ["Black Leather", "Tan Leather", "Grey Cloth"][i % 3] + " Upholstery",
+        "engine": ["3.6L Flat-Six", "3.2L Inline-Six", "1.6L Inline-Four", "4.2L V8"][i % 4],
+        "transmission": ["Six-Speed Manual Transaxle", "Five-Speed Manual", "Tiptronic Automatic"][
+            i % 3
+        ],
+        "drivetrain": ["RWD", "AWD", "RWD", "4WD"][i % 4],
+        "seller": f"seller{i}",
+        "location": ["Austin, Texas 78701", "Portland, Oregon 97201", "Miami, Florida 33101"][i % 3],
+        "lot": 200_000 + i,
+        "post_id": 90_000_000 + i,
+        "end": _BASE_END + i * 3600,
+        "outcome": Outcome.SOLD,
+        "price": 20_000 + i * 1_500,
+        "buyer": f"buyer{i}",
+    }
+    return slug, page
+
+
+def _unsold_stored_as_sold(i: int) -> Sample:
+    slug, page = _base(i, "rnm")
+    page.update(outcome=Outcome.BID_TO, buyer=None)
+    price = page["price"]
+    stored = _stored_from(page, sale_status="sold", sale_price=price, high_bid=price)
+    return Sample(slug, "unsold lot stored as sold", stored, page)
+
+
+def _missing_fields(i: int) -> Sample:
+    slug, page = _base(i, "bare")
+    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=page["price"])
+    for key in ("vin", "mileage", "color", "transmission", "drivetrain"):
+        stored[key] = None
+    stored["mileage_unit"] = None
+    return Sample(slug, "missing VIN, mileage, colour, transmission, drivetrain", stored, page)
+
+
+def _price_equals_bid_no_buyer(i: int) -> Sample:
+    slug, page = _base(i, "nobuyer")
+    page.update(outcome=Outcome.BID_TO, buyer=None)
+    stored = _stored_from(page, sale_status=None, sale_price=page["price"], high_bid=page["price"])
+    stored["bat_buyer"] = None
+    return Sample(slug, "sale price equal to the high bid, no buyer", stored, page)
+
+
+def _no_auction_event(i: int) -> Sample:
+    slug, page = _base(i, "noevent")
+    stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
+    return Sample(slug, "no auction outcome recorded", stored, page)
+
+
+def _live_auction(i: int) -> Sample:
+    slug, page = _base(i, "live")
+    page.update(outcome=Outcome.LIVE, buyer=None, end=int(time.time()) + 5 * 86400)
+    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
+    stored["auction_end_date"] = None
+    return Sample(slug, "live auction stored as sold", stored, page)
+
+
+def _withdrawn(i: int) -> Sample:
+    slug, page = _base(i, "withdrawn")
+    page.update(outcome=Outcome.WITHDRAWN, buyer=None)
+    stored = _stored_from(page, sale_status=None, sale_price=page["price"], high_bid=None)
+    return Sample(slug, "withdrawn listing with a sale price", stored, page)
+
+
+def _good_data_not_repeated(i: int) -> Sample:
+    slug, page = _base(i, "quiet")
+    stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
+    # The page no longer lists mileage or paint; the stored values must survive.
+    page.update(mileage=None, paint=None)
+    stored.update(mileage=41_000, mileage_unit="miles", color="British Racing Green")
+    return Sample(slug, "good data the page does not repeat", stored, page)
+
+
+def _vin_conflict(i: int) -> Sample:
+    slug, page = _base(i, "vin")
+    stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
+    stored["vin"] = "1HGCM82633A004352"
+    return Sample(slug, "stored VIN differs from the page", stored, page)
+
+
+def _drivetrain_never_stated(i: int) -> Sample:
+    slug, page = _base(i, "nodrive")
+    page.update(drivetrain=None)
+    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=page["price"])
+    stored["drivetrain"] = None
+    return Sample(slug, "drivetrain missing and never stated by the page", stored, page)
+
+
+def _no_bids_stored_as_sold(i: int) -> Sample:
+    slug, page = _base(i, "nobids")
+    page.update(outcome=Outcome.NO_SALE, buyer=None, price=None)
+    stored = _stored_from(page, sale_status="sold", sale_price=15_000, high_bid=15_000)
+    return Sample(slug, "ended without bids, stored as sold", stored, page)
+
+
+def _sold_after_reserve_not_met(i: int) -> Sample:
+    slug, page = _base(i, "accepted")
+    page.update(rnm_accepted=True)
+    stored = _stored_from(page, sale_status="bid_to", sale_price=None, high_bid=page["price"])
+    stored.update(bat_buyer=None, mileage=None, mileage_unit=None)
+    return Sample(slug, "sold after reserve not met, stored as unsold", stored, page)
+
+
+def _gone_404(i: int) -> Sample:
+    slug, page = _base(i, "gone")
+    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
+    stored["vin"] = None
+    return Sample(slug, "listing page gone (404)", stored, page, serve="404")
+
+
+def _throttled_once(i: int) -> Sample:
+    slug, page = _base(i, "busy")
+    stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
+    stored["transmission"] = None
+    return Sample(slug, "BaT answers 429 once", stored, page, serve="throttle-once")
+
+
+def _not_a_listing_page(i: int) -> Sample:
+    slug, page = _base(i, "foreign")
+    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
+    stored["mileage"] = None
+    return Sample(slug, "URL answers with a page that is not a listing", stored, page,
+                  serve="foreign")
+
+
+def _stored_from(page: dict[str, Any], **result: Any) -> dict[str, Any]:
+    """What a scraper stored for this page (before the planted defect is applied)."""
+    return {
+        "year": page["year"],
+        "make": page["make"],
+        "model": page["model"],
+        "vin": page["vin"],
+        "mileage": int(page["mileage"].split("k")[0]) * 1000 if page.get("mileage") else None,
+        "mileage_unit": "miles",
+        "color": page["paint"].removesuffix(" Paint") if page.get("paint") else None,
+        "transmission": "Automatic" if "Automatic" in page["transmission"] else "Manual",
+        "drivetrain": page["drivetrain"],
+        "bat_buyer": page.get("buyer"),
+        "auction_end_date": None,
+        **result,
+    }
+
+
+# ---------------------------------------------------------------- database
+
+
+_VEHICLE_COLUMNS = (
+    "year", "make", "model", "vin", "mileage", "mileage_unit", "color", "transmission",
+    "drivetrain", "bat_buyer", "sale_status", "sale_price", "high_bid", "auction_end_date",
+)  # fmt: skip
+
+
+def load_samples(conn: Any, samples: list[Sample]) -> None:
+    """Replace the sample vehicles (fixed ids) so the demo can run again and again."""
+    ids = [s.vehicle_id for s in samples]
+    conn.run("DELETE FROM vehicles WHERE id = ANY(CAST(:ids AS uuid[]))", ids=ids)
+    conn.run("DELETE FROM orchestrator_runs")
+    columns = ", ".join(_VEHICLE_COLUMNS)
+    values = ", ".join(f":{c}" for c in _VEHICLE_COLUMNS)
+    for s in samples:
+        conn.run(
+            f"INSERT INTO vehicles (id, bat_auction_url, created_at, {columns}) "
+            f"VALUES (CAST(:id AS uuid), :url, now() - make_interval(mins => :age), {values})",
+            id=s.vehicle_id,
+            url=s.url,
+            age=len(samples) - samples.index(s),
+            **{c: s.stored.get(c) for c in _VEHICLE_COLUMNS},
+        )
+        if s.stored.get("sale_status") and s.stored["sale_status"] != "sold":
+            conn.run(
+                "INSERT INTO auction_events (vehicle_id, listing_url, outcome, high_bid) "
+                "VALUES (CAST(:id AS uuid), :url, :outcome, :bid)",
+                id=s.vehicle_id,
+                url=s.url,
+                outcome=s.stored["sale_status"],
+                bid=s.stored.get("high_bid"),
+            )
+
+
+def snapshot_vehicles(conn: Any, samples: list[Sample]) -> dict[str, dict[str, Any]]:
+    rows = conn.run(
+        "SELECT id::text, sale_status, sale_price, high_bid, vin, mileage, color, transmission, "
+        "drivetrain, bat_buyer FROM vehicles WHERE id = ANY(CAST(:ids AS uuid[]))",
+        ids=[s.vehicle_id for s in samples],
+    )
+    names = [c["name"] for c in conn.columns]
+    return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+
+
+# ---------------------------------------------------------------- pages
+
+
+def build_page_server(samples: list[Sample], pages_dir: Path | None = None) -> Any:
+    from .pageserver import PageServer, Reply, serve_folder
+
+    if pages_dir is not None:
+        return serve_folder(pages_dir)
+    from .samplepages import PageSpec, render_page
+
+    server = PageServer()
+    for s in samples:
+        html = render_page(PageSpec(**s.page))
+        if s.serve == "404":
+            server.set_listing(s.slug, Reply(404, b"<html><body>Page not found</body></html>"))
+        elif s.serve == "foreign":
+            server.set_listing(
+                s.slug, "<!doctype html><html><head><title>Parked domain</title></head>"
+                "<body><h1>This domain is for sale</h1></body></html>"
+            )
+        elif s.serve == "throttle-once":
+            server.set_listing(s.slug, html)
+            server.fail_first(f"/listing/{s.slug}/", Reply(429, b"slow down"))
+        else:
+            server.set_listing(s.slug, html)
+    return server
+
+
+# ---------------------------------------------------------------- run
+
+
+def _start_database(args: argparse.Namespace) -> tuple[str, LocalPostgres | None]:
+    from . import localpg
+    from .db.connect import connect
+
+    if getattr(args, "database_url", None):
+        return str(args.database_url), None
+    cluster = localpg.start_persistent(DEMO_DIR / "pg")
+    admin = connect(cluster.url)
+    if not admin.run("SELECT 1 FROM pg_database WHERE datname = :n", n=DEMO_DB):
+        admin.run(f"CREATE DATABASE {DEMO_DB}")
+    admin.close()
+    return cluster.url_for(DEMO_DB), cluster
+
+
+@dataclass
+class Progress:
+    quiet: bool
+    started: float = field(default_factory=time.monotonic)
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from . import localaws
+    from .db.connect import connect, redact
+    from .db.migrate import migrate
+
+    progress = Progress(quiet=False)
+    url, _cluster = _start_database(args)
+    progress.say(f"database {redact(url)}")
+    conn = connect(url)
+    migrate(conn)
+    samples = build_samples(max(1, min(args.vehicles, 500)))
+    load_samples(conn, samples)
+    before = snapshot_vehicles(conn, samples)
+    progress.say(f"loaded {len(samples)} sample vehicles with planted defects")
+
+    pages_dir = Path(args.pages) if getattr(args, "pages", None) else None
+    server = None if args.live else build_page_server(samples, pages_dir).start()
+    env = {
+        "DATABASE_URL": url,
+        "BAT_BASE_URL": "https://bringatrailer.com" if args.live else server.base_url,
+        # Locally served pages need no politeness; bringatrailer.com gets the default rate.
+        "REQUEST_INTERVAL_SECONDS": "2" if args.live else "0.001",
+        "BACKOFF_BASE_SECONDS": "0.2",
+        "BACKOFF_CAP_SECONDS": "1",
+        "MAX_ATTEMPTS": "3",
+        "BACKFILL_BATCH_SIZE": str(len(samples)),
+        "DISCOVERY_ENABLED": "false",
+    }
+    os.environ.update(env)
+    try:
+        with localaws.emulated_aws() as aws_local:
+            os.environ.update(aws_local.environment())
+            stats = drive_pipeline(aws_local, progress)
+    finally:
+        if server is not None:
+            server.stop()
+    after = snapshot_vehicles(conn, samples)
+    summary = summarise(conn, samples, before, after, stats)
+    print(render_summary(summary))
+    if args.json:
+        print(json.dumps(summary, default=str, separators=(",", ":")))
+    return 0
+
+
+def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -> dict[str, Any]:
+    """Orchestrator ticks, then the queue processor draining high before backfill."""
+    from aws_lambda_powertools import Metrics
+
+    from . import lambdas
+    from .cli import LocalContext
+    from .db import queue as jobqueue
+    from .orchestrate import run_orchestrator
+    from .services import build_services
+
+    services = build_services()
+    metrics = Metrics(namespace="BatBackfillDemo", service="demo")
+    processed: dict[str, int] = {}
+    ticks = 0
+    for ticks in range(1, max_ticks + 1):
+        report = run_orchestrator(services)
+        steps = report.steps
+        progress.say(
+            f"tick {ticks}: queued {steps['auto_queue'].get('queued', 0)}, "
+            f"rescued {steps['rescue'].get('rescued', 0)}, "
+            f"dispatched {steps['dispatch'].get('dispatched', 0)}"
+        )
+        drained = 0
+        for name, queue_url in (("high", aws_local.high_queue_url),
+                                ("backfill", aws_local.backfill_queue_url)):
+            while True:
+                got = aws_local.sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                    MessageAttributeNames=["All"], AttributeNames=["All"],
+                ).get("Messages", [])
+                if not got:
+                    break
+                event = {"Records": [_sqs_record(m, queue_url) for m in got]}
+                result = lambdas.queue_processor(event, LocalContext("queue_processor"), services,
+                                                 metrics)
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+                for m in got:
+                    if m["MessageId"] not in failed:
+                        aws_local.sqs.delete_message(QueueUrl=queue_url,
+                                                     ReceiptHandle=m["ReceiptHandle"])
+                drained += len(got)
+                processed[name] = processed.get(name, 0) + len(got)
+            metrics.clear_metrics()
+        progress.say(f"  processed {drained} message(s) (high first, then backfill)")
+        depths = {(r["status"], int(r["priority"])): int(r["count"])
+                  for r in jobqueue.queue_depths(services.db())}
+        waiting = sum(v for (status, _), v in depths.items() if status in ("pending", "processing"))
+        if waiting == 0 and ticks > 1:
+            break
+        if drained == 0:
+            time.sleep(0.5)  # retries wait out their (shortened) backoff
+    return {"ticks": ticks, "messages": processed}
+
+
+def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    arn = "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType")}
+            for k, v in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": "us-east-1",
+    }
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summarise(
+    conn: Any,
+    samples: list[Sample],
+    before: dict[str, dict[str, Any]],
+    after: dict[str, dict[str, Any]],
+    stats: dict[str, Any],
+) -> dict[str, Any]:
+    ids = [s.vehicle_id for s in samples]
+    audit = conn.run(
+        "SELECT vehicle_id::text, field, action, old_value, new_value FROM vehicle_audit "
+        "WHERE vehicle_id = ANY(CAST(:ids AS uuid[])) ORDER BY id",
+        ids=ids,
+    )
+    absences = conn.run(
+        "SELECT vehicle_id::text, field FROM extraction_absences "
+        "WHERE vehicle_id = ANY(CAST(:ids AS uuid[]))",
+        ids=ids,
+    )
+    jobs = conn.run(
+        "SELECT vehicle_id::text, status, attempts, last_error FROM bat_extraction_queue "
+        "WHERE vehicle_id = ANY(CAST(:ids AS uuid[]))",
+        ids=ids,
+    )
+    by_vehicle: dict[str, dict[str, Any]] = {
+        s.vehicle_id: {"filled": [], "corrected": [], "conflicts": [], "absent": []}
+        for s in samples
+    }
+    for vid, fld, action, _old, _new in audit:
+        key = {"fill": "filled", "correct": "corrected", "conflict": "conflicts"}[action]
+        if fld not in by_vehicle[vid][key]:
+            by_vehicle[vid][key].append(fld)
+    for vid, fld in absences:
+        by_vehicle[vid]["absent"].append(fld)
+    job_of = {vid: (status, attempts, err) for vid, status, attempts, err in jobs}
+    rows = []
+    for s in samples:
+        info = by_vehicle[s.vehicle_id]
+        status, attempts, error = job_of.get(s.vehicle_id, (None, 0, None))
+        was, now = before[s.vehicle_id], after[s.vehicle_id]
+        handled = status == "complete" or (status == "failed" and bool(error))
+        rows.append(
+            {
+                "vehicle_id": s.vehicle_id,
+                "slug": s.slug,
+                "defect": s.defect,
+                "job": status,
+                "attempts": attempts,
+                "outcome_before": was["sale_status"],
+                "outcome_after": now["sale_status"],
+                "price_before": was["sale_price"],
+                "price_after": now["sale_price"],
+                "filled": info["filled"],
+                "corrected": info["corrected"],
+                "conflicts": info["conflicts"],
+                "absent": sorted(info["absent"]),
+                "error": error,
+                "handled": handled,
+            }
+        )
+    totals = {
+        "vehicles": len(rows),
+        "handled": sum(1 for r in rows if r["handled"]),
+        "outcomes_fixed": sum(1 for r in rows if r["outcome_before"] != r["outcome_after"]),
+        "fields_filled": sum(len(r["filled"]) for r in rows),
+        "fields_corrected": sum(len(r["corrected"]) for r in rows),
+        "conflicts": sum(len(r["conflicts"]) for r in rows),
+        "fields_absent": sum(len(r["absent"]) for r in rows),
+        "jobs_failed": sum(1 for r in rows if r["job"] == "failed"),
+        **stats,
+    }
+    return {"totals": totals, "vehicles": rows}
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    from .status import render_table
+
+    rows = summary["vehicles"]
+    table = render_table(
+        ["defect", "job", "outcome before -> after", "price before -> after", "filled",
+         "corrected", "conflict", "page silent on / error"],
+        [
+            [
+                r["defect"][:44],
+                r["job"],
+                f"{r['outcome_before']} -> {r['outcome_after']}",
+                f"{r['price_before']} -> {r['price_after']}",
+                len(r["filled"]),
+                ", ".join(r["corrected"])[:40],
+                ", ".join(r["conflicts"]),
+                (r["error"] or ", ".join(r["absent"]))[:60],
+            ]
+            for r in rows
+        ],
+    )
+    t = summary["totals"]
+    lines = [
+        table,
+        "",
+        f"{t['handled']}/{t['vehicles']} planted defects handled "
+        f"({t['outcomes_fixed']} outcomes fixed, {t['fields_filled']} fields filled, "
+        f"{t['fields_corrected']} corrected, {t['conflicts']} conflicts kept for review, "
+        f"{t['fields_absent']} fields the pages do not state, {t['jobs_failed']} jobs failed "
+        f"with their reason) in {t['ticks']} orchestrator run(s)",
+    ]
+    return "\n".join(lines)
