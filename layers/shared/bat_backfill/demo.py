@@ -93,8 +93,8 @@ def _base(i: int, slug_hint: str) -> tuple[str, dict[str, Any]]:
         "model": model,
         "vin": vin,
         "mileage": f"{(i * 7 + 12) % 90 + 5}k Miles",
-        "paint": ["Guards Red", "Silver Metallic", "Black", "Giallo Modena"][i % 4] + " Paint",
-        "upholstery": ["Black Leather", "Tan Leather", "Grey Cloth"][i % 3] + " Upholstery",
+        "exterior_color": ["Guards Red", "Silver Metallic", "Black", "Giallo Modena"][i % 4],
+        "interior_color": ["Black Leather", "Tan Leather", "Grey Cloth"][i % 3],
         "engine": ["3.6L Flat-Six", "3.2L Inline-Six", "1.6L Inline-Four", "4.2L V8"][i % 4],
         "transmission": ["Six-Speed Manual Transaxle", "Five-Speed Manual", "Tiptronic Automatic"][
             i % 3
@@ -104,7 +104,7 @@ def _base(i: int, slug_hint: str) -> tuple[str, dict[str, Any]]:
         "location": ["Austin, Texas 78701", "Portland, Oregon 97201", "Miami, Florida 33101"][i % 3],
         "lot": 200_000 + i,
         "post_id": 90_000_000 + i,
-        "end": _BASE_END + i * 3600,
+        "end_epoch": _BASE_END + i * 3600,
         "outcome": Outcome.SOLD,
         "price": 20_000 + i * 1_500,
         "buyer": f"buyer{i}",
@@ -145,7 +145,7 @@ def _no_auction_event(i: int) -> Sample:
 
 def _live_auction(i: int) -> Sample:
     slug, page = _base(i, "live")
-    page.update(outcome=Outcome.LIVE, buyer=None, end=int(time.time()) + 5 * 86400)
+    page.update(outcome=Outcome.LIVE, buyer=None, end_epoch=int(time.time()) + 5 * 86400)
     stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
     stored["auction_end_date"] = None
     return Sample(slug, "live auction stored as sold", stored, page)
@@ -162,7 +162,7 @@ def _good_data_not_repeated(i: int) -> Sample:
     slug, page = _base(i, "quiet")
     stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
     # The page no longer lists mileage or paint; the stored values must survive.
-    page.update(mileage=None, paint=None)
+    page.update(mileage=None, exterior_color=None)
     stored.update(mileage=41_000, mileage_unit="miles", color="British Racing Green")
     return Sample(slug, "good data the page does not repeat", stored, page)
 
@@ -228,7 +228,7 @@ def _stored_from(page: dict[str, Any], **result: Any) -> dict[str, Any]:
         "vin": page["vin"],
         "mileage": int(page["mileage"].split("k")[0]) * 1000 if page.get("mileage") else None,
         "mileage_unit": "miles",
-        "color": page["paint"].removesuffix(" Paint") if page.get("paint") else None,
+        "color": page.get("exterior_color"),
         "transmission": "Automatic" if "Automatic" in page["transmission"] else "Manual",
         "drivetrain": page["drivetrain"],
         "bat_buyer": page.get("buyer"),
@@ -386,7 +386,7 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
     """Orchestrator ticks, then the queue processor draining high before backfill."""
     from aws_lambda_powertools import Metrics
 
-    from . import lambdas
+    from . import aws, lambdas
     from .cli import LocalContext
     from .db import queue as jobqueue
     from .orchestrate import run_orchestrator
@@ -414,7 +414,7 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
                 ).get("Messages", [])
                 if not got:
                     break
-                event = {"Records": [_sqs_record(m, queue_url) for m in got]}
+                event = {"Records": [aws.lambda_sqs_record(m, queue_url) for m in got]}
                 result = lambdas.queue_processor(event, LocalContext("queue_processor"), services,
                                                  metrics)
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
@@ -434,24 +434,6 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
         if drained == 0:
             time.sleep(0.5)  # retries wait out their (shortened) backoff
     return {"ticks": ticks, "messages": processed}
-
-
-def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
-    arn = "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {
-            k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType")}
-            for k, v in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": "us-east-1",
-    }
 
 
 # ---------------------------------------------------------------- summary

@@ -118,7 +118,7 @@ def queue_processor(
         reports = force_process(
             services,
             extractors,
-            batch_size=batch_size or 10,
+            batch_size=10 if batch_size is None else batch_size,
             max_attempts=max_attempts,
             deadline_ms=SAFETY_MS,
             remaining_ms=remaining,
