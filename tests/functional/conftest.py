@@ -120,7 +120,9 @@ def drain(sqs: Any, queue_url: str, *, delete: bool = True) -> list[dict[str, An
     out: list[dict[str, Any]] = []
     while True:
         got = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
             AttributeNames=["All"],
         ).get("Messages", [])
         if not got:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bat_backfill.cli import invoke_function
 from conftest import (
     CAYMAN,
     CAYMAN_ID,
@@ -18,8 +20,6 @@ from conftest import (
     job_row,
     vehicle_row,
 )
-
-from bat_backfill.cli import invoke_function
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -54,7 +54,10 @@ def check_batch(db: Any, result: dict[str, Any], aws: Any) -> None:
     ferrari = vehicle_row(db, FERRARI_ID)
     # The comment quoting "sold for USD $437,250" must not make the unsold Ferrari sold.
     assert (ferrari["sale_status"], ferrari["sale_price"], ferrari["high_bid"]) == (
-        "bid_to", None, 53_000)
+        "bid_to",
+        None,
+        53_000,
+    )
     assert vehicle_row(db, CAYMAN_ID)["vin"] == "WP0AA29879U760001"
 
 

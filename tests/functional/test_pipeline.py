@@ -8,6 +8,13 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+
+from bat_backfill import aws as awsio
+from bat_backfill.cli import LocalContext
+from bat_backfill.lambdas import new_metrics, queue_processor
+from bat_backfill.orchestrate import run_orchestrator
+from bat_backfill.pageserver import Reply
+from bat_backfill.redrive import redrive
 from conftest import (
     CAYMAN,
     CAYMAN_ID,
@@ -20,13 +27,6 @@ from conftest import (
     sqs_event,
     vehicle_row,
 )
-
-from bat_backfill import aws as awsio
-from bat_backfill.cli import LocalContext
-from bat_backfill.lambdas import new_metrics, queue_processor
-from bat_backfill.orchestrate import run_orchestrator
-from bat_backfill.pageserver import Reply
-from bat_backfill.redrive import redrive
 
 
 def process(services: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +42,9 @@ def two_jobs(db: Any) -> tuple[int, int]:
 def test_one_failing_record_is_reported_alone(db, aws, services):
     high, backfill = two_jobs(db)
     for job_id in (high, backfill):
-        awsio.send_jobs(aws.sqs, aws.backfill_queue_url,
-                        [awsio.OutgoingMessage(job_id, "v", "u", 75, 0)])
+        awsio.send_jobs(
+            aws.sqs, aws.backfill_queue_url, [awsio.OutgoingMessage(job_id, "v", "u", 75, 0)]
+        )
     aws.sqs.send_message(QueueUrl=aws.backfill_queue_url, MessageBody='{"not": "a job"}')
     messages = drain(aws.sqs, aws.backfill_queue_url)
     poison = next(m["MessageId"] for m in messages if "not" in m["Body"])
@@ -55,8 +56,9 @@ def test_one_failing_record_is_reported_alone(db, aws, services):
 def test_orchestrator_sends_priority_100_first_and_spaces_the_rest(db, aws, services, monkeypatch):
     two_jobs(db)
     # With the default politeness rate the second fetch waits one interval (2 s).
-    services.settings = type(services.settings)(**{
-        **services.settings.__dict__, "request_interval_seconds": 2.0})
+    services.settings = type(services.settings)(
+        **{**services.settings.__dict__, "request_interval_seconds": 2.0}
+    )
     report = run_orchestrator(services)
     dispatch = report.steps["dispatch"]
     assert (dispatch["high"], dispatch["backfill"], dispatch["last_delay_seconds"]) == (1, 1, 2)
@@ -70,8 +72,9 @@ def test_run_row_holds_step_counts_and_a_failing_step_does_not_stop_the_others(
     db, aws, services, bat
 ):
     two_jobs(db)
-    services.settings = type(services.settings)(**{
-        **services.settings.__dict__, "discovery_enabled": True})
+    services.settings = type(services.settings)(
+        **{**services.settings.__dict__, "discovery_enabled": True}
+    )
     bat.set("/auctions/results/", Reply(500, b"oops"))
     report = run_orchestrator(services)
     assert report.status == "partial"
@@ -88,20 +91,35 @@ def test_discovery_queues_unknown_listings_at_priority_100(db, aws, services, ba
     add_vehicle(db, CAYMAN_ID, CAYMAN)
     items = [
         {"url": CAYMAN, "title": "2009 Porsche Cayman", "year": "2009", "active": False},
-        {"url": "https://bringatrailer.com/listing/1999-bmw-m3-12/", "title": "1999 BMW M3",
-         "year": "1999", "active": False, "timestamp_end": 1776712341},
+        {
+            "url": "https://bringatrailer.com/listing/1999-bmw-m3-12/",
+            "title": "1999 BMW M3",
+            "year": "1999",
+            "active": False,
+            "timestamp_end": 1776712341,
+        },
         {"url": "https://evil.example/listing/x/", "title": "x", "active": False},
     ]
     data = {"items": items, "page_current": 1, "pages_total": 1}
-    bat.set("/auctions/results/",
-            f"<script>var auctionsCompletedInitialData = {json.dumps(data)};</script>")
-    services.settings = type(services.settings)(**{
-        **services.settings.__dict__, "discovery_enabled": True})
+    bat.set(
+        "/auctions/results/",
+        f"<script>var auctionsCompletedInitialData = {json.dumps(data)};</script>",
+    )
+    services.settings = type(services.settings)(
+        **{**services.settings.__dict__, "discovery_enabled": True}
+    )
     report = run_orchestrator(services)
-    assert report.steps["discover"] == {"ok": True, "enabled": True, "requests": 1, "seen": 2,
-                                        "queued": 1}
-    rows = db.run("SELECT q.priority, v.bat_auction_url, v.year FROM bat_extraction_queue q "
-                  "JOIN vehicles v ON v.id = q.vehicle_id WHERE q.reason = 'new_listing'")
+    assert report.steps["discover"] == {
+        "ok": True,
+        "enabled": True,
+        "requests": 1,
+        "seen": 2,
+        "queued": 1,
+    }
+    rows = db.run(
+        "SELECT q.priority, v.bat_auction_url, v.year FROM bat_extraction_queue q "
+        "JOIN vehicles v ON v.id = q.vehicle_id WHERE q.reason = 'new_listing'"
+    )
     assert rows == [[100, "https://bringatrailer.com/listing/1999-bmw-m3-12/", 1999]]
     assert [json.loads(m["Body"])["priority"] for m in drain(aws.sqs, aws.high_queue_url)] == [100]
 
@@ -138,9 +156,7 @@ def dlq_depth(aws: Any) -> int:
     return awsio.queue_depth(aws.sqs, aws.dlq_url)["ApproximateNumberOfMessages"]
 
 
-def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(
-    db, aws, services
-):
+def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(db, aws, services):
     high, _ = two_jobs(db)
     db.run("UPDATE bat_extraction_queue SET dispatched_at = now() WHERE id = :id", id=high)
     awsio.send_jobs(
@@ -148,7 +164,10 @@ def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(
     )
     # Every delivery crashes the processor: its database cannot be reached.
     broken = type(services)(
-        settings=services.settings, http=services.http, s3=services.s3, sqs=services.sqs,
+        settings=services.settings,
+        http=services.http,
+        s3=services.s3,
+        sqs=services.sqs,
         database_url="postgresql://nobody@127.0.0.1:1/none",
     )
     for _ in range(5):
@@ -173,24 +192,32 @@ def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(
 
 def test_redrive_uses_the_sqs_move_task_where_available(db, aws, services):
     high, _ = two_jobs(db)
-    db.run("UPDATE bat_extraction_queue SET status = 'failed', attempts = 5 WHERE id = :id",
-           id=high)
+    db.run(
+        "UPDATE bat_extraction_queue SET status = 'failed', attempts = 5 WHERE id = :id", id=high
+    )
     body = awsio.job_message_body(high, FERRARI_ID, FERRARI, 100)
     aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=body)
     dlq_arn = awsio.queue_arn(aws.sqs, aws.dlq_url)
     with Stubber(services.sqs) as stub:
         # Peeking at the DLQ and the move task are stubbed; moto lacks the move-task API.
-        stub.add_response("receive_message", {"Messages": [
-            {"MessageId": "m1", "ReceiptHandle": "r1", "Body": body}]})
+        stub.add_response(
+            "receive_message",
+            {"Messages": [{"MessageId": "m1", "ReceiptHandle": "r1", "Body": body}]},
+        )
         stub.add_response("receive_message", {"Messages": []})
         stub.add_response("change_message_visibility", {})
         stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": dlq_arn}})
-        stub.add_response("start_message_move_task", {"TaskHandle": "task-1"},
-                          {"SourceArn": dlq_arn})
+        stub.add_response(
+            "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": dlq_arn}
+        )
         report = redrive(services)
         stub.assert_no_pending_responses()
     assert (report.method, report.task_handle, report.moved, report.jobs_reset) == (
-        "move-task", "task-1", 1, 1)
+        "move-task",
+        "task-1",
+        1,
+        1,
+    )
     row = job_row(db, high)
     assert (row["status"], row["attempts"]) == ("pending", 0)
 
@@ -206,10 +233,11 @@ def test_force_process_claims_best_jobs_and_honours_max_attempts(db, aws, servic
     assert failed["status"] == "failed" and "503" in failed["last_error"]
 
 
-@pytest.mark.parametrize("event", [{"batchSize": "ten"}, {"batchSize": 0},
-                                   {"batchSize": 5, "maxAttempts": -1}])
+@pytest.mark.parametrize(
+    "event", [{"batchSize": "ten"}, {"batchSize": 0}, {"batchSize": 5, "maxAttempts": -1}]
+)
 def test_force_process_rejects_bad_parameters(db, aws, services, event):
     two_jobs(db)
-    with pytest.raises(ValueError, match="batchSize|maxAttempts"):
+    with pytest.raises(ValueError, match=r"batchSize|maxAttempts"):
         process(services, event)
     assert {r[0] for r in db.run("SELECT status FROM bat_extraction_queue")} == {"pending"}

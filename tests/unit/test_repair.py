@@ -23,8 +23,13 @@ def test_unsold_lot_stored_as_sold_loses_its_price_and_buyer():
 
 
 def test_missing_fields_are_filled_and_unstated_ones_recorded_absent():
-    listing = Listing(url=URL, vin="ZFFYT53A110123456", mileage=58000,
-                      mileage_unit=MileageUnit.MILES, transmission="6-Speed Manual")
+    listing = Listing(
+        url=URL,
+        vin="ZFFYT53A110123456",
+        mileage=58000,
+        mileage_unit=MileageUnit.MILES,
+        transmission="6-Speed Manual",
+    )
     plan = plan_repair({}, listing)
     got = changes(plan)
     assert got["vin"] == (Action.FILL, None, "ZFFYT53A110123456")
@@ -58,8 +63,9 @@ def test_vaguer_stored_text_is_refined_other_disagreements_conflict():
 
 
 def test_mileage_unit_follows_only_its_own_number():
-    plan = plan_repair({"mileage": 1000}, Listing(url=URL, mileage=2000,
-                                                  mileage_unit=MileageUnit.KM))
+    plan = plan_repair(
+        {"mileage": 1000}, Listing(url=URL, mileage=2000, mileage_unit=MileageUnit.KM)
+    )
     got = changes(plan)
     assert got["mileage"][0] is Action.CONFLICT
     assert "mileage_unit" not in got

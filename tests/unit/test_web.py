@@ -47,14 +47,23 @@ def test_fetch_returns_the_page():
 
 @pytest.mark.parametrize(
     ("status", "retryable", "throttled"),
-    [(429, True, True), (403, True, True), (500, True, False), (503, True, False),
-     (404, False, False), (410, False, False)],
+    [
+        (429, True, True),
+        (403, True, True),
+        (500, True, False),
+        (503, True, False),
+        (404, False, False),
+        (410, False, False),
+    ],
 )
 def test_status_codes_are_classified(status, retryable, throttled):
     with pytest.raises(FetchError) as caught:
         fetch_page(client_for(lambda r: httpx.Response(status)), URL)
     assert (caught.value.retryable, caught.value.throttled, caught.value.status) == (
-        retryable, throttled, status)
+        retryable,
+        throttled,
+        status,
+    )
 
 
 def test_timeouts_and_resets_are_retryable():
@@ -96,9 +105,13 @@ def test_redirect_off_the_site_is_refused():
 def test_oversized_pages_are_rejected():
     big = b"<html>" + b"x" * 2000
     with pytest.raises(PageRejectedError):
-        fetch_page(client_for(lambda r: httpx.Response(200, content=big,
-                                                       headers={"content-type": "text/html"})),
-                   URL, max_bytes=1000)
+        fetch_page(
+            client_for(
+                lambda r: httpx.Response(200, content=big, headers={"content-type": "text/html"})
+            ),
+            URL,
+            max_bytes=1000,
+        )
 
 
 def test_non_html_is_rejected():

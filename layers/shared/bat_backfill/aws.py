@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -130,7 +130,8 @@ def queue_depth(sqs: SQSClient, queue_url: str) -> dict[str, int]:
         "ApproximateNumberOfMessagesDelayed",
     ]
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)  # type: ignore[arg-type]
-    return {name: int(attrs["Attributes"].get(name, 0)) for name in names}
+    values = cast(dict[str, str], attrs["Attributes"])
+    return {name: int(values.get(name) or 0) for name in names}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -90,23 +91,39 @@ def _print_json(value: Any) -> None:
 def local_runtime(settings: Settings) -> Iterator[Settings]:
     """Real AWS when queue URLs are configured, else in-process emulation; sets the
     environment the Lambda handlers read so `invoke` runs them unchanged."""
-    os.environ["DATABASE_URL"] = _database_url(settings)
-    if settings.high_queue_url and settings.backfill_queue_url:
-        yield settings
-        return
-    from .localaws import emulated_aws
+    from .localaws import emulated_aws, scoped_environ
 
-    with emulated_aws() as aws_local:
-        os.environ.update(aws_local.environment())
-        yield load_settings(dict(os.environ))
+    _database_url(settings)
+    with scoped_environ(settings_environment(settings)):
+        if settings.high_queue_url and settings.backfill_queue_url:
+            yield settings
+            return
+        with emulated_aws():
+            yield load_settings(dict(os.environ))
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The resolved settings as the environment variables the handlers read."""
+    out: dict[str, str] = {}
+    for name, setting in SETTINGS.items():
+        value = getattr(settings, name)
+        if value is not None:
+            out[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def _services(settings: Settings) -> Any:
     from .services import build_services
 
-    env = dict(os.environ)
-    env["DATABASE_URL"] = _database_url(settings)
-    return build_services(env)
+    services = build_services(dict(os.environ))
+    services.settings = replace(
+        settings,
+        high_queue_url=services.settings.high_queue_url,
+        backfill_queue_url=services.settings.backfill_queue_url,
+        dlq_url=services.settings.dlq_url,
+        snapshot_bucket=services.settings.snapshot_bucket,
+    )
+    return services
 
 
 # ---------------------------------------------------------------- commands
@@ -192,8 +209,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
 
     settings = resolve_settings(args)
     if args.no_discovery:
-        os.environ["DISCOVERY_ENABLED"] = "false"
-        settings = resolve_settings(args)
+        settings = replace(settings, discovery_enabled=False)
     with local_runtime(settings):
         services = _services(settings)
         report = run_orchestrator(services)
@@ -223,7 +239,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     for r in reports:
         tally[r.status] = tally.get(r.status, 0) + 1
     _print_json(
-        {"processed": len(reports), "by_status": tally, "seconds": round(time.monotonic() - started, 2)}
+        {
+            "processed": len(reports),
+            "by_status": tally,
+            "seconds": round(time.monotonic() - started, 2),
+        }
     )
     return 0
 
@@ -249,7 +269,9 @@ class LocalContext:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        )
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"

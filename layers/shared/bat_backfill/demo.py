@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -85,7 +84,9 @@ def build_samples(count: int) -> list[Sample]:
 
 def _base(i: int, slug_hint: str) -> tuple[str, dict[str, Any]]:
     year, make, model, vin = _car(i)
-    slug = f"{year}-{make}-{model}".lower().replace(" ", "-").replace("--", "-") + f"-{slug_hint}{i}"
+    slug = (
+        f"{year}-{make}-{model}".lower().replace(" ", "-").replace("--", "-") + f"-{slug_hint}{i}"
+    )
     page = {
         "url": f"https://bringatrailer.com/listing/{slug}/",
         "year": year,
@@ -101,7 +102,9 @@ def _base(i: int, slug_hint: str) -> tuple[str, dict[str, Any]]:
         ],
         "drivetrain": ["RWD", "AWD", "RWD", "4WD"][i % 4],
         "seller": f"seller{i}",
-        "location": ["Austin, Texas 78701", "Portland, Oregon 97201", "Miami, Florida 33101"][i % 3],
+        "location": ["Austin, Texas 78701", "Portland, Oregon 97201", "Miami, Florida 33101"][
+            i % 3
+        ],
         "lot": 200_000 + i,
         "post_id": 90_000_000 + i,
         "end_epoch": _BASE_END + i * 3600,
@@ -122,7 +125,9 @@ def _unsold_stored_as_sold(i: int) -> Sample:
 
 def _missing_fields(i: int) -> Sample:
     slug, page = _base(i, "bare")
-    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=page["price"])
+    stored = _stored_from(
+        page, sale_status="sold", sale_price=page["price"], high_bid=page["price"]
+    )
     for key in ("vin", "mileage", "color", "transmission", "drivetrain"):
         stored[key] = None
     stored["mileage_unit"] = None
@@ -177,7 +182,9 @@ def _vin_conflict(i: int) -> Sample:
 def _drivetrain_never_stated(i: int) -> Sample:
     slug, page = _base(i, "nodrive")
     page.update(drivetrain=None)
-    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=page["price"])
+    stored = _stored_from(
+        page, sale_status="sold", sale_price=page["price"], high_bid=page["price"]
+    )
     stored["drivetrain"] = None
     return Sample(slug, "drivetrain missing and never stated by the page", stored, page)
 
@@ -215,8 +222,33 @@ def _not_a_listing_page(i: int) -> Sample:
     slug, page = _base(i, "foreign")
     stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
     stored["mileage"] = None
-    return Sample(slug, "URL answers with a page that is not a listing", stored, page,
-                  serve="foreign")
+    return Sample(
+        slug, "URL answers with a page that is not a listing", stored, page, serve="foreign"
+    )
+
+
+# Real listings for `--live` (a polite handful; override with --pages to choose others).
+REAL_LISTINGS = (
+    "2009-porsche-cayman-46",
+    "2001-ferrari-360-spider-89",
+    "2020-porsche-911-carrera-4s-coupe-26",
+    "2026-porsche-911-gt3-6",
+)
+
+
+def build_real_samples(slugs: list[str]) -> list[Sample]:
+    """Defects planted on vehicles whose pages are real: what the page says is unknown, so
+    each stores the classic mistakes (a sale at the high bid, missing details)."""
+    samples = []
+    for i, slug in enumerate(slugs):
+        if i % 2 == 0:
+            defect = "stored as sold at an unverified price"
+            stored = {"sale_status": "sold", "sale_price": 50_000, "high_bid": 50_000}
+        else:
+            defect = "missing VIN, mileage, colour, transmission, drivetrain"
+            stored = {}
+        samples.append(Sample(slug, defect, stored, page={}))
+    return samples
 
 
 def _stored_from(page: dict[str, Any], **result: Any) -> dict[str, Any]:
@@ -300,8 +332,9 @@ def build_page_server(samples: list[Sample], pages_dir: Path | None = None) -> A
             server.set_listing(s.slug, Reply(404, b"<html><body>Page not found</body></html>"))
         elif s.serve == "foreign":
             server.set_listing(
-                s.slug, "<!doctype html><html><head><title>Parked domain</title></head>"
-                "<body><h1>This domain is for sale</h1></body></html>"
+                s.slug,
+                "<!doctype html><html><head><title>Parked domain</title></head>"
+                "<body><h1>This domain is for sale</h1></body></html>",
             )
         elif s.serve == "throttle-once":
             server.set_listing(s.slug, html)
@@ -348,16 +381,27 @@ def run_demo(args: argparse.Namespace) -> int:
     progress.say(f"database {redact(url)}")
     conn = connect(url)
     migrate(conn)
-    samples = build_samples(max(1, min(args.vehicles, 500)))
+    pages_dir = Path(args.pages) if getattr(args, "pages", None) else None
+    if pages_dir is not None and not pages_dir.is_dir():
+        print(f"bat-backfill demo: --pages {pages_dir} is not a folder", file=sys.stderr)
+        return 2
+    if pages_dir is not None or args.live:
+        slugs = (
+            [p.stem.removesuffix(".browser-save") for p in sorted(pages_dir.glob("*.html"))]
+            if pages_dir is not None
+            else list(REAL_LISTINGS)
+        )
+        samples = build_real_samples(slugs)
+    else:
+        samples = build_samples(max(1, min(args.vehicles, 500)))
     load_samples(conn, samples)
     before = snapshot_vehicles(conn, samples)
     progress.say(f"loaded {len(samples)} sample vehicles with planted defects")
 
-    pages_dir = Path(args.pages) if getattr(args, "pages", None) else None
     server = None if args.live else build_page_server(samples, pages_dir).start()
     env = {
         "DATABASE_URL": url,
-        "BAT_BASE_URL": "https://bringatrailer.com" if args.live else server.base_url,
+        "BAT_BASE_URL": server.base_url if server is not None else "https://bringatrailer.com",
         # Locally served pages need no politeness; bringatrailer.com gets the default rate.
         "REQUEST_INTERVAL_SECONDS": "2" if args.live else "0.001",
         "BACKOFF_BASE_SECONDS": "0.2",
@@ -366,10 +410,8 @@ def run_demo(args: argparse.Namespace) -> int:
         "BACKFILL_BATCH_SIZE": str(len(samples)),
         "DISCOVERY_ENABLED": "false",
     }
-    os.environ.update(env)
     try:
-        with localaws.emulated_aws() as aws_local:
-            os.environ.update(aws_local.environment())
+        with localaws.scoped_environ(env), localaws.emulated_aws() as aws_local:
             stats = drive_pipeline(aws_local, progress)
     finally:
         if server is not None:
@@ -405,29 +447,38 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
             f"dispatched {steps['dispatch'].get('dispatched', 0)}"
         )
         drained = 0
-        for name, queue_url in (("high", aws_local.high_queue_url),
-                                ("backfill", aws_local.backfill_queue_url)):
+        for name, queue_url in (
+            ("high", aws_local.high_queue_url),
+            ("backfill", aws_local.backfill_queue_url),
+        ):
             while True:
                 got = aws_local.sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                    MessageAttributeNames=["All"], AttributeNames=["All"],
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=0,
+                    MessageAttributeNames=["All"],
+                    AttributeNames=["All"],
                 ).get("Messages", [])
                 if not got:
                     break
                 event = {"Records": [aws.lambda_sqs_record(m, queue_url) for m in got]}
-                result = lambdas.queue_processor(event, LocalContext("queue_processor"), services,
-                                                 metrics)
+                result = lambdas.queue_processor(
+                    event, LocalContext("queue_processor"), services, metrics
+                )
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
                 for m in got:
                     if m["MessageId"] not in failed:
-                        aws_local.sqs.delete_message(QueueUrl=queue_url,
-                                                     ReceiptHandle=m["ReceiptHandle"])
+                        aws_local.sqs.delete_message(
+                            QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"]
+                        )
                 drained += len(got)
                 processed[name] = processed.get(name, 0) + len(got)
             metrics.clear_metrics()
         progress.say(f"  processed {drained} message(s) (high first, then backfill)")
-        depths = {(r["status"], int(r["priority"])): int(r["count"])
-                  for r in jobqueue.queue_depths(services.db())}
+        depths = {
+            (r["status"], int(r["priority"])): int(r["count"])
+            for r in jobqueue.queue_depths(services.db())
+        }
         waiting = sum(v for (status, _), v in depths.items() if status in ("pending", "processing"))
         if waiting == 0 and ticks > 1:
             break
@@ -517,8 +568,16 @@ def render_summary(summary: dict[str, Any]) -> str:
 
     rows = summary["vehicles"]
     table = render_table(
-        ["defect", "job", "outcome before -> after", "price before -> after", "filled",
-         "corrected", "conflict", "page silent on / error"],
+        [
+            "defect",
+            "job",
+            "outcome before -> after",
+            "price before -> after",
+            "filled",
+            "corrected",
+            "conflict",
+            "page silent on / error",
+        ],
         [
             [
                 r["defect"][:44],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,8 +23,9 @@ def plan_dispatch(
 ) -> list[Dispatch]:
     """Spread jobs one request interval apart, highest priority first.
 
-    Each job costs one page fetch, so releasing job i after (first_slot + i) intervals keeps
-    the fetch rate at or under one per interval however fast the processors are.
+    Each job costs one page fetch. SQS delays are whole seconds, so an interval of a second
+    or more is rounded up (2.5 s -> every 3 s) and a shorter one becomes a whole number of
+    releases per second (0.3 s -> 3 per second): the plan never beats the configured rate.
 
     >>> from bat_backfill.models import JobStatus
     >>> jobs = [Job(i, "v", "u", p, JobStatus.PENDING, 0, 0) for i, p in ((1, 75), (2, 100))]
@@ -32,8 +34,12 @@ def plan_dispatch(
     """
     ordered = sorted(jobs, key=lambda j: (-j.priority, j.id))
     plan: list[Dispatch] = []
+    if request_interval_seconds >= 1:
+        step, per_second = math.ceil(request_interval_seconds), 1
+    else:
+        step, per_second = 1, math.floor(1 / request_interval_seconds)
     for i, job in enumerate(ordered):
-        delay = int(round((first_slot + i) * request_interval_seconds))
+        delay = (first_slot + i) // per_second * step
         if delay > SQS_MAX_DELAY_SECONDS:
             break
         plan.append(Dispatch(job, job.priority >= Priority.NEW_LISTING, delay))

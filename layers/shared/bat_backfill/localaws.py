@@ -41,9 +41,9 @@ def create_resources(*, visibility_timeout: int = VISIBILITY_TIMEOUT) -> LocalAw
     dlq_url = sqs.create_queue(
         QueueName="bat-backfill-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
     )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
     urls = {}
     for name in ("high", "backfill"):
@@ -57,16 +57,32 @@ def create_resources(*, visibility_timeout: int = VISIBILITY_TIMEOUT) -> LocalAw
 
 
 @contextmanager
+def scoped_environ(updates: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block, then put every one back as it was."""
+    saved = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def emulated_aws() -> Iterator[LocalAws]:
     """moto in this process, with fake credentials so nothing can reach real AWS."""
     from moto import mock_aws
 
-    for key, value in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_SESSION_TOKEN", "testing"),
-        ("AWS_DEFAULT_REGION", REGION),
-    ):
-        os.environ[key] = value
-    with mock_aws():
-        yield create_resources()
+    fake = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    with scoped_environ(fake), mock_aws():
+        resources = create_resources()
+        with scoped_environ(resources.environment()):
+            yield resources

@@ -149,7 +149,7 @@ class LocalPostgres:
 def start_throwaway() -> LocalPostgres:
     """A new cluster in a fresh temp folder; call `discard` when done."""
     root = Path(tempfile.mkdtemp(prefix="bat-backfill-pg-"))
-    os.chmod(root, 0o755)
+    os.chmod(root, 0o755)  # noqa: S103 - the postgres user must reach its data folder
     cluster = LocalPostgres(root=root, port=free_port())
     cluster.init()
     cluster.start()
@@ -176,7 +176,7 @@ def start_persistent(root: Path) -> LocalPostgres:
         cluster.start()
         return cluster
     root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o755)
+    os.chmod(root, 0o755)  # noqa: S103 - the postgres user must reach its data folder
     cluster = LocalPostgres(root=root, port=free_port())
     cluster.init()
     port_file.write_text(str(cluster.port))

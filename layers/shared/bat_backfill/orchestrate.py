@@ -33,7 +33,9 @@ class RunReport:
         return asdict(self)
 
 
-def _step(report: RunReport, name: str, services: Services, fn: Callable[[], dict[str, Any]]) -> None:
+def _step(
+    report: RunReport, name: str, services: Services, fn: Callable[[], dict[str, Any]]
+) -> None:
     """Run one step; a failure is recorded and the other steps still run."""
     try:
         report.steps[name] = {"ok": True, **fn()}

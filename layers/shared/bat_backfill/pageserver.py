@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping
@@ -35,10 +36,10 @@ class PageServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server._serve(self)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -69,12 +70,15 @@ class PageServer:
         with self._lock:
             self.hits[path] = self.hits.get(path, 0) + 1
             queued = self._once.get(path)
+            reply: Reply | None
             if queued:
                 reply = queued.pop(0)
             else:
                 reply = self.routes.get(path) or self.routes.get(path.split("?", 1)[0])
         if reply is None:
-            reply = Reply(404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"})
+            reply = Reply(
+                404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"}
+            )
         if reply.delay_seconds:
             time.sleep(reply.delay_seconds)
         if reply.drop_connection:
@@ -87,10 +91,8 @@ class PageServer:
             request.send_header(name, value)
         request.send_header("Content-Length", str(len(reply.body)))
         request.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             request.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def start(self) -> PageServer:
         self._thread.start()

@@ -1,0 +1,165 @@
+"""The operator command against a real Postgres: parse, queue, status, history, demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bat_backfill.cli import main
+from bat_backfill.models import LISTING_KEYS, Outcome
+from bat_backfill.samplepages import PageSpec, render_page
+
+URL = "https://bringatrailer.com/listing/1995-porsche-993-carrera-7/"
+VID = "11111111-2222-4333-8444-555555555555"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_parse_prints_the_contract_keys(tmp_path, capsys):
+    page = tmp_path / "page.html"
+    page.write_text(
+        render_page(PageSpec(url=URL, outcome=Outcome.BID_TO, price=61_000, buyer=None))
+    )
+    code, out, _ = run(capsys, "parse", str(page), "--comments")
+    data = json.loads(out)
+    assert code == 0
+    assert list(data) == [*LISTING_KEYS, "comments"]
+    assert (data["outcome"], data["sale_price"], data["high_bid"]) == ("bid_to", None, 61_000)
+    assert data["comments"] and {"id", "type", "author", "posted_at"} <= set(data["comments"][0])
+
+
+@pytest.mark.parametrize(
+    "content", ["", "<html><body>a parked domain</body></html>", "\x00\x01garbage"]
+)
+def test_parse_rejects_invalid_pages_with_exit_2_and_one_line(tmp_path, capsys, content):
+    page = tmp_path / "bad.html"
+    page.write_text(content)
+    code, out, err = run(capsys, "parse", str(page))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "bat-backfill parse" in err
+
+
+def test_parse_never_fetches_other_sites(capsys):
+    code, out, err = run(capsys, "parse", "https://example.com/listing/x/")
+    assert (code, out) == (2, "")
+    assert "not a BaT listing URL" in err
+
+
+def test_migrate_is_idempotent(db_url, capsys):
+    code, out, _ = run(capsys, "migrate", "--database-url", db_url)
+    assert code == 0 and out.startswith("applied 0 migration(s)")
+
+
+def test_queue_by_url_and_by_id(db, db_url, capsys):
+    code, out, _ = run(capsys, "queue", URL, "--priority", "100", "--database-url", db_url)
+    assert code == 0 and "priority 100" in out
+    vid = db.run("SELECT id::text FROM vehicles WHERE bat_auction_url = :u", u=URL)[0][0]
+    code, _, _ = run(capsys, "queue", vid, "--database-url", db_url)  # never lowers priority
+    assert code == 0
+    assert db.run("SELECT priority, status FROM bat_extraction_queue") == [[100, "pending"]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["queue", "https://example.com/listing/x/"], "not a BaT listing URL"),
+        (["queue", "not-a-uuid"], "not a vehicle id"),
+        (["queue", VID], "no vehicle"),
+        (["queue", URL, "--priority", "0"], "--priority"),
+        (["history", "nope"], "not a vehicle id"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(db, db_url, capsys, argv, message):
+    code, _, err = run(capsys, *argv, "--database-url", db_url)
+    assert code == 2 and message in err
+    assert db.run("SELECT count(*) FROM bat_extraction_queue")[0][0] == 0
+
+
+def test_missing_database_names_the_setting(capsys, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir("/")
+    code, _, err = run(capsys, "status")
+    assert code == 2 and "--database-url" in err and "DATABASE_URL" in err
+
+
+def test_status_shows_the_seed_monitoring_queries(db, db_url, capsys):
+    db.run(
+        "INSERT INTO vehicles (id, year, make, model, bat_auction_url) VALUES "
+        "(CAST(:id AS uuid), 1995, 'Porsche', '993 Carrera', :u)",
+        id=VID,
+        u=URL,
+    )
+    db.run(
+        "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, priority, status) "
+        "VALUES (CAST(:id AS uuid), :u, 75, 'pending')",
+        id=VID,
+        u=URL,
+    )
+    db.run(
+        "INSERT INTO orchestrator_runs (started_at, finished_at, status, steps) VALUES "
+        '(now(), now(), \'ok\', \'{"dispatch": {"ok": true, "dispatched": 1}}\')'
+    )
+    code, out, _ = run(capsys, "status", "--json", "--database-url", db_url)
+    data = json.loads(out)
+    assert code == 0
+    assert [(r["year"], r["make"], r["bat_auction_url"]) for r in data["pending_backfills"]] == [
+        (1995, "Porsche", URL)
+    ]
+    assert data["backfill_progress_today"] == {
+        "pending": 1,
+        "processing": 0,
+        "complete": 0,
+        "failed": 0,
+    }
+    assert data["queue_by_priority"] == [{"priority": 75, "status": "pending", "jobs": 1}]
+    assert data["recent_runs"][0]["status"] == "ok"
+    code, out, _ = run(capsys, "status", "--database-url", db_url)
+    assert "Pending backfills" in out and "993 Carrera" in out and "dispatch:ok" in out
+
+
+def test_history_lists_every_audited_change(db, db_url, capsys):
+    db.run(
+        "INSERT INTO vehicles (id, bat_auction_url, sale_status, sale_price) VALUES "
+        "(CAST(:id AS uuid), :u, 'sold', 61000)",
+        id=VID,
+        u=URL,
+    )
+    db.run(
+        "INSERT INTO vehicle_audit (vehicle_id, field, old_value, new_value, action, "
+        "source_url) VALUES (CAST(:id AS uuid), 'sale_price', '61000', NULL, 'correct', :u)",
+        id=VID,
+        u=URL,
+    )
+    code, out, _ = run(capsys, "history", VID, "--json", "--database-url", db_url)
+    rows = json.loads(out)
+    assert code == 0
+    assert [(r["field"], r["action"], r["old_value"], r["new_value"]) for r in rows] == [
+        ("sale_price", "correct", "61000", None)
+    ]
+    code, out, _ = run(capsys, "history", VID, "--database-url", db_url)
+    assert "sale_price" in out and "correct" in out
+
+
+def test_demo_repairs_every_planted_defect(db, db_url, capsys, monkeypatch):
+    for key in ("HIGH_QUEUE_URL", "BACKFILL_QUEUE_URL", "DLQ_URL", "SNAPSHOT_BUCKET"):
+        monkeypatch.delenv(key, raising=False)
+    code, out, _ = run(capsys, "demo", "--database-url", db_url, "--vehicles", "14", "--json")
+    summary = json.loads(out.strip().splitlines()[-1])
+    totals = summary["totals"]
+    assert code == 0
+    assert totals["vehicles"] == totals["handled"] == 14
+    by_defect = {v["defect"]: v for v in summary["vehicles"]}
+    assert by_defect["unsold lot stored as sold"]["outcome_after"] == "bid_to"
+    assert by_defect["unsold lot stored as sold"]["price_after"] is None
+    assert by_defect["stored VIN differs from the page"]["conflicts"] == ["vin"]
+    assert by_defect["drivetrain missing and never stated by the page"]["absent"] == ["drivetrain"]
+    assert by_defect["listing page gone (404)"]["job"] == "failed"
+    assert by_defect["BaT answers 429 once"]["job"] == "complete"
+    # A second run replaces the sample and ends the same way.
+    code, out, _ = run(capsys, "demo", "--database-url", db_url, "--vehicles", "14", "--json")
+    assert json.loads(out.strip().splitlines()[-1])["totals"]["handled"] == 14
