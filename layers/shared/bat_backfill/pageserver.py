@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +28,8 @@ class PageServer:
         self.routes: dict[str, Reply] = {}
         self.hits: dict[str, int] = {}
         self._once: dict[str, list[Reply]] = {}
+        # Called with each request path before it is answered (fault injection in tests).
+        self.on_request: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         for path, reply in (routes or {}).items():
             self.set(path, reply)
@@ -67,6 +69,8 @@ class PageServer:
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path
+        if self.on_request is not None:
+            self.on_request(path)
         with self._lock:
             self.hits[path] = self.hits.get(path, 0) + 1
             queued = self._once.get(path)

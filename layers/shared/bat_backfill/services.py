@@ -39,7 +39,9 @@ def database_url_from_secret(secret: dict[str, Any]) -> str:
     password = quote(str(secret.get("password", "")), safe="")
     port = int(secret.get("port", 5432))
     name = quote(str(secret.get("dbname", "postgres")), safe="")
-    return f"postgresql://{quote(user, safe='')}:{password}@{host}:{port}/{name}?sslmode=require"
+    # TLS unless the secret says otherwise (RDS and RDS Proxy both speak it).
+    sslmode = quote(str(secret.get("sslmode", "require")), safe="")
+    return f"postgresql://{quote(user, safe='')}:{password}@{host}:{port}/{name}?sslmode={sslmode}"
 
 
 def resolve_database_url(settings: Settings) -> str:

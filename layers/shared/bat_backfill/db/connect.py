@@ -33,10 +33,18 @@ def connect(url: str, *, application_name: str = "bat-backfill") -> pg8000.nativ
         kwargs["host"] = parts.hostname or "127.0.0.1"
         kwargs["port"] = parts.port or 5432
     sslmode = query.get("sslmode", [None])[0]
-    if sslmode in ("require", "verify-full", "verify-ca"):
+    if sslmode in ("require", "verify-ca", "verify-full"):
         import ssl
 
-        kwargs["ssl_context"] = ssl.create_default_context()
+        context = ssl.create_default_context()
+        if sslmode == "require":
+            # libpq's meaning: encrypted, certificate not checked (RDS CAs are not in the
+            # system store); verify-ca / verify-full check it against the system CAs.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif sslmode == "verify-ca":
+            context.check_hostname = False
+        kwargs["ssl_context"] = context
     return pg8000.native.Connection(**kwargs)
 
 

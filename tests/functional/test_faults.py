@@ -1,0 +1,332 @@
+"""Fault injection: BaT misbehaving, workers dying, leases lost, duplicates, a database restart.
+
+Each test checks the job's state, the vehicle's data, and that nothing is duplicated or lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bat_backfill import localpg
+from bat_backfill.aws import job_message_body
+from bat_backfill.cli import LocalContext
+from bat_backfill.db import queue as jobqueue
+from bat_backfill.db.connect import connect
+from bat_backfill.db.migrate import migrate
+from bat_backfill.extract import extract_listing
+from bat_backfill.lambdas import new_metrics, queue_processor
+from bat_backfill.pageserver import Reply
+from bat_backfill.process import InProcessExtractors, process_message
+from bat_backfill.samplepages import render_page
+from bat_backfill.services import build_services
+from conftest import (
+    CAYMAN,
+    CAYMAN_ID,
+    FERRARI,
+    FERRARI_ID,
+    FERRARI_PAGE,
+    add_job,
+    add_vehicle,
+    job_row,
+    vehicle_row,
+)
+
+FERRARI_SLUG = "2001-ferrari-360-spider-89"
+
+
+def unsold_ferrari(db: Any) -> int:
+    """The classic defect: an unsold lot stored as sold at its high bid."""
+    add_vehicle(db, FERRARI_ID, FERRARI, sale_status="sold", sale_price=53_000, high_bid=53_000,
+                mileage=58_000, mileage_unit="miles")  # fmt: skip
+    return add_job(db, FERRARI_ID, FERRARI, 75)
+
+
+def snapshot(db: Any) -> dict[str, Any]:
+    return {
+        "vehicle": vehicle_row(db, FERRARI_ID),
+        "audit": db.run("SELECT count(*) FROM vehicle_audit")[0][0],
+        "events": db.run("SELECT count(*) FROM auction_events")[0][0],
+        "comments": db.run("SELECT count(*) FROM bat_comments")[0][0],
+    }
+
+
+def deliver(services: Any, job_id: int) -> dict[str, Any]:
+    body = job_message_body(job_id, FERRARI_ID, FERRARI, 75)
+    return process_message(services, body, InProcessExtractors(services)).to_dict()
+
+
+# -- 1. BaT answers with an error: retried later with backoff, the vehicle untouched ---------
+
+
+@pytest.mark.parametrize(
+    ("reply", "throttled"),
+    [
+        (Reply(429, b"slow down"), True),
+        (Reply(403, b"forbidden"), True),
+        (Reply(500, b"oops"), False),
+        (Reply(503, b"busy"), False),
+        (Reply(200, b"", delay_seconds=1.5), False),  # a timeout
+        (Reply(200, b"", drop_connection=True), False),  # a reset connection
+    ],
+    ids=["429", "403", "500", "503", "timeout", "reset"],
+)
+def test_transient_errors_are_retried_later_with_backoff(
+    db, lambda_env, monkeypatch, bat, reply, throttled
+):
+    job_id = unsold_ferrari(db)
+    monkeypatch.setenv("FETCH_TIMEOUT_SECONDS", "0.5")
+    services = build_services()
+    bat.set_listing(FERRARI_SLUG, reply)
+    before = snapshot(db)
+    started = datetime.now(UTC)
+    report = deliver(services, job_id)
+    row = job_row(db, job_id)
+    assert report["status"] == "retry"
+    assert (row["status"], row["attempts"], row["error_kind"]) == ("pending", 1, "retryable")
+    assert row["dispatched_at"] is None and row["locked_by"] is None
+    wait = (row["next_attempt_at"] - started).total_seconds()
+    base = services.settings.backoff_base_seconds
+    # Equal jitter: between half and all of the ceiling; 403/429 wait 4x longer.
+    low, high = (base * 2, base * 4) if throttled else (base / 2, base)
+    assert low - 1 <= wait <= high + 1
+    assert snapshot(db) == before
+
+
+# -- 2. Bad pages: a clear permanent error, nothing written ---------------------------------
+
+
+def _bad_pages() -> dict[str, Reply]:
+    page = render_page(FERRARI_PAGE)
+    cut = (
+        page.index('<div class="essentials"')
+        if '<div class="essentials"' in page
+        else len(page) // 2
+    )
+    no_result = page.replace("listing-available-info", "listing-gone").replace(
+        'id="listing-bid"', 'id="gone"'
+    )
+    html = {"Content-Type": "text/html"}
+    return {
+        "404": Reply(404, b"<html>Not found</html>", html),
+        "another site": Reply(200, b"<!doctype html><html><head><title>Parked</title></head>"
+                                   b"<body>This domain is for sale</body></html>", html),
+        "truncated": Reply(200, page[:cut].encode(), html),
+        "no result section": Reply(200, no_result.encode(), html),
+        "multi-megabyte": Reply(200, page.encode() + b"<!--" + b"x" * 6_000_000 + b"-->", html),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(_bad_pages()))
+def test_bad_pages_fail_permanently_and_change_nothing(db, services, bat, case):
+    job_id = unsold_ferrari(db)
+    bat.set_listing(FERRARI_SLUG, _bad_pages()[case])
+    before = snapshot(db)
+    report = deliver(services, job_id)
+    row = job_row(db, job_id)
+    assert report["status"] == "failed"
+    assert (row["status"], row["error_kind"]) == ("failed", "permanent")
+    assert row["last_error"] and FERRARI in row["last_error"]
+    assert snapshot(db) == before
+
+
+def test_a_queue_row_with_a_foreign_url_is_never_fetched(db, services, bat):
+    add_vehicle(db, FERRARI_ID, "https://evil.example/listing/x/")
+    job_id = add_job(db, FERRARI_ID, "https://evil.example/listing/x/")
+    report = process_message(services, job_message_body(job_id, FERRARI_ID, "x", 75),
+                             InProcessExtractors(services))  # fmt: skip
+    assert report.status == "failed" and "not a BaT listing URL" in (report.error or "")
+    assert bat.hits == {}
+
+
+# -- 3. A worker dies between the steps, or inside the transaction --------------------------
+
+
+def test_worker_dying_between_the_two_steps_is_finished_by_the_redelivery(db, services):
+    job_id = unsold_ferrari(db)
+    job = jobqueue.claim_job(db, job_id, "worker-that-dies", 600)
+    assert job is not None
+    InProcessExtractors(services).listing(job)  # step 1 done, then the worker vanishes
+    after_step_one = snapshot(db)
+    db.run("UPDATE bat_extraction_queue SET lease_expires_at = now() - interval '1 second'")
+    assert jobqueue.rescue_expired(db) == 1
+    report = deliver(services, job_id)  # SQS redelivers the message
+    assert report["status"] == "complete"
+    final = snapshot(db)
+    assert final["audit"] == after_step_one["audit"]  # nothing repaired twice
+    assert final["comments"] > 0
+    deliver(services, job_id)  # a late duplicate changes nothing
+    assert snapshot(db) == final
+
+
+def test_a_transaction_that_dies_writes_nothing_and_the_retry_completes(db, services, aws):
+    job_id = unsold_ferrari(db)
+    # The database fails the first auction-event write, inside the repair transaction.
+    db.run("CREATE TABLE fault_once (armed boolean)")
+    db.run("INSERT INTO fault_once VALUES (true)")
+    db.run("""
+        CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF (SELECT armed FROM fault_once) THEN
+            UPDATE fault_once SET armed = false;
+            RAISE EXCEPTION 'injected fault';
+          END IF;
+          RETURN NEW;
+        END $$""")
+    db.run("CREATE TRIGGER fail_once BEFORE INSERT ON auction_events "
+           "FOR EACH ROW EXECUTE FUNCTION fail_once()")  # fmt: skip
+    before = snapshot(db)
+    body = job_message_body(job_id, FERRARI_ID, FERRARI, 75)
+    record = {"messageId": "m1", "receiptHandle": "r", "body": body, "attributes": {},
+              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+              "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"}  # fmt: skip
+    event = {"Records": [record]}
+    first = queue_processor(event, LocalContext("p"), services, new_metrics())
+    assert first == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    # The rollback also undid the disarm, so the fault is still armed: disarm by hand.
+    assert snapshot(db) == before
+    assert job_row(db, job_id)["status"] == "pending"  # handed back, claimable again
+    db.run("UPDATE fault_once SET armed = false")
+    again = queue_processor(event, LocalContext("p"), services, new_metrics())
+    assert again == {"batchItemFailures": []}
+    assert job_row(db, job_id)["status"] == "complete"
+    assert vehicle_row(db, FERRARI_ID)["sale_status"] == "bid_to"
+
+
+# -- 4. A slow worker loses its lease -------------------------------------------------------
+
+
+def test_a_slow_worker_that_lost_its_lease_cannot_write(db, services):
+    job_id = unsold_ferrari(db)
+    slow = jobqueue.claim_job(db, job_id, "slow", 600)
+    assert slow is not None
+    db.run("UPDATE bat_extraction_queue SET lease_expires_at = now() - interval '1 second'")
+    jobqueue.rescue_expired(db)
+    assert deliver(services, job_id)["status"] == "complete"  # the second worker
+    settled = snapshot(db)
+    with pytest.raises(jobqueue.LeaseLostError):
+        extract_listing(services, FERRARI, vehicle_id=FERRARI_ID, job=slow)
+    assert jobqueue.complete(db, slow) is False
+    assert snapshot(db) == settled
+    assert job_row(db, job_id)["status"] == "complete"
+
+
+# -- 5. The same job delivered three times at once ------------------------------------------
+
+
+def test_three_simultaneous_deliveries_process_the_job_once(db, lambda_env):
+    job_id = unsold_ferrari(db)
+    barrier = threading.Barrier(3)
+    reports: list[str] = []
+
+    def worker() -> None:
+        services = build_services()
+        barrier.wait()
+        reports.append(deliver(services, job_id)["status"])
+        services.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(reports) == ["complete", "skipped", "skipped"]
+    assert db.run("SELECT count(*) FROM vehicle_audit WHERE field = 'sale_price'")[0][0] == 1
+    ids = db.run("SELECT comment_id FROM bat_comments")
+    assert len(ids) == len({i[0] for i in ids}) > 0
+
+
+# -- 7. The database restarts in the middle of a batch --------------------------------------
+
+
+@pytest.fixture
+def own_cluster():
+    if "TEST_DATABASE_URL" in __import__("os").environ:
+        pytest.skip("restarting the database needs the suite's own cluster")
+    cluster = localpg.start_throwaway()
+    conn = connect(cluster.url)
+    migrate(conn)
+    conn.close()
+    yield cluster
+    localpg.discard(cluster)
+
+
+def test_a_database_restart_mid_batch_fails_only_the_affected_records(
+    own_cluster, aws, bat, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", own_cluster.url)
+    monkeypatch.setenv("BAT_BASE_URL", bat.base_url)
+    monkeypatch.setenv("REQUEST_INTERVAL_SECONDS", "0.001")
+    for key, value in aws.environment().items():
+        monkeypatch.setenv(key, value)
+    db = connect(own_cluster.url)
+    add_vehicle(db, FERRARI_ID, FERRARI, sale_status="sold", sale_price=53_000)
+    add_vehicle(db, CAYMAN_ID, CAYMAN)
+    jobs = [add_job(db, FERRARI_ID, FERRARI, 100), add_job(db, CAYMAN_ID, CAYMAN, 75)]
+    db.close()
+    restarted = threading.Event()
+
+    def restart_once(path: str) -> None:
+        # While the first page is being fetched, the database goes down and comes back.
+        if FERRARI_SLUG in path and not restarted.is_set():
+            restarted.set()
+            own_cluster.stop()
+            own_cluster.start()
+
+    bat.on_request = restart_once
+    services = build_services()
+    records = [
+        {"messageId": f"m{j}", "receiptHandle": "r", "attributes": {}, "messageAttributes": {},
+         "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+         "awsRegion": "us-east-1",
+         "body": job_message_body(j, vid, url, 75)}
+        for j, vid, url in ((jobs[0], FERRARI_ID, FERRARI), (jobs[1], CAYMAN_ID, CAYMAN))
+    ]  # fmt: skip
+    first = queue_processor({"Records": records}, LocalContext("p"), services, new_metrics())
+    assert restarted.is_set()
+    assert first == {"batchItemFailures": [{"itemIdentifier": f"m{jobs[0]}"}]}
+    db = connect(own_cluster.url)
+    # The interrupted job was handed back over a fresh connection; nothing half-written.
+    assert [r[0] for r in db.run("SELECT status FROM bat_extraction_queue ORDER BY id")] == [
+        "pending", "complete"]  # fmt: skip
+    assert db.run("SELECT count(*) FROM vehicle_audit WHERE vehicle_id = CAST(:id AS uuid)",
+                  id=FERRARI_ID)[0][0] == 0  # fmt: skip
+    retry = queue_processor({"Records": records[:1]}, LocalContext("p"), services, new_metrics())
+    assert retry == {"batchItemFailures": []}
+    assert [r[0] for r in db.run("SELECT status FROM bat_extraction_queue ORDER BY id")] == [
+        "complete", "complete"]  # fmt: skip
+    assert db.run("SELECT sale_status, sale_price FROM vehicles WHERE id = CAST(:id AS uuid)",
+                  id=FERRARI_ID) == [["bid_to", None]]  # fmt: skip
+    db.close()
+    services.close()
+
+
+# -- 8. Re-extraction never loses good data ------------------------------------------------
+
+
+def test_a_page_that_no_longer_states_a_field_keeps_the_stored_value(db, services, bat):
+    unsold_ferrari(db)
+    db.run("UPDATE vehicles SET color = 'Rosso Corsa'")
+    silent = dataclasses.replace(FERRARI_PAGE, exterior_color=None, mileage=None)
+    bat.set_listing(FERRARI_SLUG, render_page(silent))
+    extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    row = vehicle_row(db, FERRARI_ID)
+    assert (row["color"], row["mileage"], row["mileage_unit"]) == ("Rosso Corsa", 58_000, "miles")
+
+
+def test_a_different_vin_is_recorded_as_a_conflict_and_overwrites_nothing(db, services):
+    unsold_ferrari(db)
+    db.run("UPDATE vehicles SET vin = '1HGCM82633A004352'")
+    result, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    assert result.conflicts == ["vin"]
+    assert vehicle_row(db, FERRARI_ID)["vin"] == "1HGCM82633A004352"
+    conflict = db.run("SELECT old_value, new_value, source_url FROM vehicle_audit "
+                      "WHERE action = 'conflict'")  # fmt: skip
+    assert conflict == [["1HGCM82633A004352", FERRARI_PAGE.vin, FERRARI]]
+    again, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    assert again.conflicts == []  # the same disagreement is recorded once
+    assert db.run("SELECT count(*) FROM vehicle_audit WHERE action = 'conflict'")[0][0] == 1
