@@ -1,0 +1,103 @@
+"""Time full listing extraction against a plain bs4 html.parser parse of the same pages.
+
+Usage: .venv/bin/python bench/parse.py [PAGE.html ...]
+Without arguments it measures ../shared/fixtures/bat/pages/*.html when that folder exists,
+else pages rendered by bat_backfill.samplepages. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+from bat_backfill.parsing import ListingParseError, parse_comments, parse_listing
+from bat_backfill.samplepages import render_page, sample_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_PAGES = ROOT.parent / "shared" / "fixtures" / "bat" / "pages"
+
+
+def _median_ms(work: Callable[[], object], repeats: int) -> float:
+    work()  # warm caches (regex compilation, imports) outside the timed runs
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def _pages(paths: list[str]) -> list[tuple[str, str]]:
+    if paths:
+        return [(Path(p).name, Path(p).read_text(encoding="utf-8")) for p in paths]
+    if SHARED_PAGES.is_dir():
+        found = sorted(SHARED_PAGES.glob("*.html"))
+        if found:
+            return [(p.name, p.read_text(encoding="utf-8")) for p in found]
+    return [(f"sample-{i}.html", render_page(sample_spec(i))) for i in range(8)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", nargs="*", help="saved listing pages (default: see module doc)")
+    parser.add_argument("--repeats", type=int, default=21, help="timed runs of the parser")
+    parser.add_argument("--bs4-repeats", type=int, default=5, help="timed runs of bs4")
+    args = parser.parse_args(argv)
+
+    details = []
+    for name, page in _pages(args.pages):
+
+        def extract(page: str = page) -> object:
+            return parse_listing(page), parse_comments(page)
+
+        try:
+            extract()
+        except ListingParseError as exc:
+            print(f"{name:60s} refused: {exc}", flush=True)
+            continue
+
+        ours = _median_ms(extract, args.repeats)
+        baseline = _median_ms(
+            lambda page=page: BeautifulSoup(page, "html.parser"), args.bs4_repeats
+        )
+        ratio = ours / baseline if baseline else float("inf")
+        details.append(
+            {
+                "page": name,
+                "kb": round(len(page.encode("utf-8")) / 1024),
+                "ms": round(ours, 2),
+                "bs4_ms": round(baseline, 1),
+                "ratio": round(ratio, 3),
+            }
+        )
+        print(
+            f"{name:60s} {details[-1]['kb']:5d} KB  extract {ours:7.2f} ms  "
+            f"bs4 html.parser {baseline:8.1f} ms  ratio {ratio:.3f}",
+            flush=True,
+        )
+    if not details:
+        print(json.dumps({"pages": 0, "median_ms": None, "ratio_to_bs4_html_parser": None}))
+        return 1
+    summary = {
+        "pages": len(details),
+        "median_ms": round(statistics.median(d["ms"] for d in details), 2),
+        "ratio_to_bs4_html_parser": round(statistics.median(d["ratio"] for d in details), 3),
+        "worst_ms": max(d["ms"] for d in details),
+        "worst_ratio": max(d["ratio"] for d in details),
+        "details": details,
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""Read every vehicle and auction fact of one BaT listing page into a Listing."""
+
+from __future__ import annotations
+
+import html as html_entities
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bat_backfill.models import Comment, CommentKind, Listing, MileageUnit, Outcome
+from bat_backfill.outcome import AuctionFacts, Claim, Place, Signal, decide_outcome
+from bat_backfill.parsing.comments import raw_comments, read_thread
+from bat_backfill.parsing.normalise import (
+    Money,
+    check_vin,
+    looks_like_engine,
+    looks_like_paint,
+    looks_like_transmission,
+    looks_like_upholstery,
+    mentions_unknown_mileage,
+    parse_chassis,
+    parse_colour,
+    parse_count,
+    parse_drivetrain,
+    parse_drivetrain_prose,
+    parse_epoch,
+    parse_interior,
+    parse_lot,
+    parse_mileage,
+    parse_money,
+    parse_text,
+    parse_title_vehicle,
+    parse_transmission,
+)
+from bat_backfill.parsing.page import (
+    ListingParseError,
+    PageRegions,
+    check_listing_url,
+    locate_regions,
+)
+
+_EPOCH_ATTRIBUTE = re.compile(r'\bdata-(?:timestamp|until|ends)="(\d{9,11})"')
+_TABLE_ROW = re.compile(
+    r'<td class="listing-stats-label[^"]*"[^>]*>(?P<label>(?:(?!</td>).)*)</td>\s*'
+    r'<td class="listing-stats-value[^"]*"[^>]*>(?P<value>(?:(?!</td>).)*)</td>',
+    re.DOTALL,
+)
+_HIGH_BIDDER = re.compile(r"data-listing-high-bidder-link[^>]*>(?P<inner>.*?)</span>", re.DOTALL)
+_DATA_AMOUNT = re.compile(r'\bdata-amount="(\d+)"')
+_COMMENTS_HEADER = re.compile(r'comments_header_html[^>]*>\s*<span class="info-value">([\d,]+)<')
+_STATUS = re.compile(r"\bstatus-(paid|unsold|active|withdrawn|sold|live)\b")
+_LABEL_PAIR = re.compile(
+    r"<(?:strong|b)>(?P<label>[^<]{1,60})</(?:strong|b)>\s*:?(?P<value>.*?)"
+    r"(?=<(?:strong|b)>|<div|</div>|<ul|</ul>|</li>|$)",
+    re.DOTALL,
+)
+_LIST_ITEM = re.compile(r"<li\b[^>]*>(.*?)</li>", re.DOTALL)
+_MILEAGE_BULLET = re.compile(r"^\s*(?:~|approximately\s+|approx\.?\s+)?\d", re.IGNORECASE)
+_NO_RESERVE = re.compile(r"^\s*no reserve\b", re.IGNORECASE)
+_TITLE_TAG_TAIL = re.compile(r"\s+for sale on BaT Auctions\b.*$", re.IGNORECASE | re.DOTALL)
+_BUYER_IN_RECORD = re.compile(r"\bto\s+(?P<buyer>\S+)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Essentials:
+    """Facts from the BaT Essentials box."""
+
+    seller: str | None = None
+    location: str | None = None
+    lot: int | None = None
+    bullets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Auction:
+    """Facts from the result line and the auction table."""
+
+    claims: tuple[Claim, ...] = ()
+    currency: str | None = None
+    ended_at: datetime | None = None
+    scheduled_end: datetime | None = None
+    table_bids: int | None = None
+    header_comments: int | None = None
+
+
+def _read_essentials(regions: PageRegions) -> _Essentials:
+    fragment = regions.essentials or regions.legacy_essentials or ""
+    seller = location = None
+    lot: int | None = None
+    for match in _LABEL_PAIR.finditer(fragment):
+        label = parse_text(match.group("label")).lower().rstrip(":")
+        value = parse_text(match.group("value")).lstrip(": ").strip()
+        if label == "seller" and seller is None:
+            seller = value or None
+        elif label == "location" and location is None:
+            location = value or None
+        elif label == "lot" and lot is None:
+            lot = parse_lot(value)
+    details_at = fragment.find("Listing Details")
+    list_start = fragment.find("<ul", max(details_at, 0))
+    bullets: list[str] = []
+    if list_start != -1:
+        list_end = fragment.find("</ul>", list_start)
+        items = fragment[list_start : list_end if list_end != -1 else None]
+        for item in _LIST_ITEM.findall(items):
+            text = parse_text(item)
+            lowered = text.lower()
+            # The older list mixes seller, location and lot in with the vehicle bullets.
+            if lowered.startswith("seller:") and seller is None:
+                seller = text.split(":", 1)[1].strip() or None
+            elif lowered.startswith("location:") and location is None:
+                location = text.split(":", 1)[1].strip() or None
+            elif lowered.startswith("lot") and lot is None and "#" in text:
+                lot = parse_lot(text)
+            elif text:
+                bullets.append(text)
+    return _Essentials(seller, location, lot, tuple(bullets))
+
+
+def _money_claim(place: Place, signal: Signal, money: Money | None, buyer: str | None) -> Claim:
+    return Claim(place, signal, money.amount if money else None, buyer)
+
+
+def _read_result_line(fragment: str) -> tuple[Claim | None, Money | None, datetime | None]:
+    """The headline result ("Sold for", "Bid to", "Current Bid:") and its instant."""
+    cut = fragment.find("comments-anchor-link")
+    head = fragment if cut == -1 else fragment[:cut]
+    text = parse_text(head)
+    money = parse_money(text)
+    epoch = _EPOCH_ATTRIBUTE.search(head)
+    instant = parse_epoch(epoch.group(1)) if epoch else None
+    lowered = text.lower()
+    if lowered.startswith("sold for"):
+        signal = Signal.SOLD
+    elif lowered.startswith("bid to"):
+        signal = Signal.RESERVE_NOT_MET
+    elif lowered.startswith("current bid"):
+        signal = Signal.LIVE
+    elif "withdrawn" in lowered:
+        signal = Signal.WITHDRAWN
+    elif "reserve not met" in lowered:
+        signal = Signal.RESERVE_NOT_MET
+    elif lowered.startswith("ended") or "auction ended" in lowered:
+        signal = Signal.ENDED
+    else:
+        return None, None, instant
+    return _money_claim(Place.RESULT_LINE, signal, money, None), money, instant
+
+
+def _read_table(table: str) -> tuple[Claim | None, Money | None, dict[str, Any]]:
+    """The auction box: its bid row, end time and bid count."""
+    close = table.find(">")
+    classes = table[:close]
+    ended = " ended" in classes or '"ended' in classes
+    facts: dict[str, Any] = {}
+    claim: Claim | None = None
+    money: Money | None = None
+    for row in _TABLE_ROW.finditer(table):
+        label = parse_text(row.group("label")).lower()
+        raw_value = row.group("value")
+        value = parse_text(raw_value)
+        epoch = _EPOCH_ATTRIBUTE.search(raw_value)
+        if "withdrawn" in label or "withdrawn" in value.lower():
+            claim = Claim(Place.AUCTION_TABLE, Signal.WITHDRAWN, claim.amount if claim else None)
+            if epoch:
+                facts.setdefault("ended_at", parse_epoch(epoch.group(1)))
+        elif claim is None and ("winning bid" in label or label in {"sold", "sold for"}):
+            money = parse_money(value)
+            bidder = _HIGH_BIDDER.search(raw_value)
+            buyer = parse_text(bidder.group("inner")) if bidder else None
+            if buyer and buyer.lower().startswith("by "):
+                buyer = buyer[3:].strip()
+            claim = _money_claim(Place.AUCTION_TABLE, Signal.SOLD, money, buyer or None)
+        elif claim is None and "high bid" in label:
+            money = parse_money(value)
+            signal = Signal.RESERVE_NOT_MET if "reserve not met" in value.lower() else Signal.ENDED
+            claim = _money_claim(Place.AUCTION_TABLE, signal, money, None)
+        elif claim is None and "current bid" in label:
+            money = parse_money(value)
+            claim = _money_claim(Place.AUCTION_TABLE, Signal.LIVE, money, None)
+        elif "auction ended" in label or label == "ended":
+            facts["ended_at"] = parse_epoch(epoch.group(1)) if epoch else None
+        elif label in {"time left", "ends on", "ends in"} and epoch:
+            facts.setdefault("scheduled_end", parse_epoch(epoch.group(1)))
+        elif label == "bids":
+            facts["bids"] = parse_count(value)
+        elif not label and claim is None:
+            amount = _DATA_AMOUNT.search(raw_value)
+            if amount and not ended:
+                claim = Claim(Place.AUCTION_TABLE, Signal.LIVE, int(amount.group(1)))
+    if claim is None and (ended or "ended_at" in facts):
+        claim = Claim(Place.AUCTION_TABLE, Signal.ENDED)
+    return claim, money, facts
+
+
+def _read_auction(regions: PageRegions) -> _Auction:
+    claims: list[Claim] = []
+    currency: str | None = None
+    ended_at = scheduled_end = None
+    table_bids: int | None = None
+    if regions.auction_table:
+        claim, money, facts = _read_table(regions.auction_table)
+        if claim:
+            claims.append(claim)
+        currency = money.currency if money else None
+        ended_at = facts.get("ended_at")
+        scheduled_end = facts.get("scheduled_end")
+        table_bids = facts.get("bids")
+    header_comments: int | None = None
+    if regions.result_line:
+        claim, money, instant = _read_result_line(regions.result_line)
+        if claim:
+            claims.append(claim)
+        currency = currency or (money.currency if money else None)
+        if claim is not None and claim.signal is Signal.LIVE:
+            scheduled_end = scheduled_end or instant
+        else:
+            ended_at = ended_at or instant
+        count = _COMMENTS_HEADER.search(regions.result_line)
+        header_comments = parse_count(count.group(1)) if count else None
+    return _Auction(
+        claims=tuple(claims),
+        currency=currency,
+        ended_at=ended_at,
+        scheduled_end=scheduled_end,
+        table_bids=table_bids,
+        header_comments=header_comments,
+    )
+
+
+def _status_claims(regions: PageRegions) -> list[Claim]:
+    claims: list[Claim] = []
+    status = _STATUS.search(regions.post_classes or "")
+    if status is not None:
+        signal = {
+            "paid": Signal.SOLD,
+            "sold": Signal.SOLD,
+            "unsold": Signal.RESERVE_NOT_MET,
+            "active": Signal.LIVE,
+            "live": Signal.LIVE,
+            "withdrawn": Signal.WITHDRAWN,
+        }[status.group(1)]
+        claims.append(Claim(Place.STATUS_CLASS, signal))
+    group = (regions.content_group or "").lower()
+    if group.endswith("-closed"):
+        claims.append(Claim(Place.CONTENT_GROUP, Signal.ENDED))
+    elif group.endswith("-live"):
+        claims.append(Claim(Place.CONTENT_GROUP, Signal.LIVE))
+    return claims
+
+
+def _record_claims(thread: Sequence[Comment]) -> list[Claim]:
+    """BaT's closing system records: the last result record and any accepted offer."""
+    claims: list[Claim] = []
+    results = [c for c in thread if c.kind is CommentKind.RESULT]
+    if results:
+        record = results[-1]
+        lowered = record.text.lower()
+        money = parse_money(record.text)
+        if lowered.startswith("sold"):
+            claims.append(
+                _money_claim(Place.SYSTEM_RECORD, Signal.SOLD, money, _record_buyer(record))
+            )
+        elif "reserve not met" in lowered:
+            claims.append(_money_claim(Place.SYSTEM_RECORD, Signal.RESERVE_NOT_MET, money, None))
+        elif "withdrawn" in lowered:
+            claims.append(Claim(Place.SYSTEM_RECORD, Signal.WITHDRAWN))
+    accepted = [c for c in thread if c.kind is CommentKind.RNM_ACCEPTED]
+    if accepted:
+        record = accepted[-1]
+        money = parse_money(record.text)
+        claims.append(_money_claim(Place.RNM_ACCEPTED, Signal.SOLD, money, _record_buyer(record)))
+    return claims
+
+
+def _record_buyer(record: Comment) -> str | None:
+    # The sale record's author is the buyer; its text ends "... to <buyer>" as well.
+    if record.author:
+        return record.author
+    match = _BUYER_IN_RECORD.search(record.text)
+    return match.group("buyer") if match else None
+
+
+def _read_gallery(raw: str | None) -> tuple[str, ...]:
+    """Full-size image URLs of the whole gallery, in page order, without repeats."""
+    if not raw:
+        return ()
+    text = raw.replace("&quot;", '"')
+    if "&" in text:
+        text = html_entities.unescape(raw)
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ListingParseError("the photo gallery JSON is damaged: truncated page?") from exc
+    if not isinstance(items, list):
+        return ()
+    urls: dict[str, None] = {}
+    for item in items:
+        if type(item) is not dict:
+            continue
+        size = item.get("large") or item.get("small")
+        url = size.get("url") if type(size) is dict else None
+        if isinstance(url, str) and url.startswith("http"):
+            # "?fit=2048%2C1365" asks BaT's image CDN for a resized copy; the path is the original.
+            urls.setdefault(url.split("?", 1)[0], None)
+    return tuple(urls)
+
+
+def _read_title(regions: PageRegions) -> str:
+    for candidate in (regions.h1, regions.og_title, regions.title_tag):
+        if not candidate:
+            continue
+        text = parse_text(candidate)
+        text = _TITLE_TAG_TAIL.sub("", text)
+        text = re.sub(r"^\s*no reserve:\s*", "", text, flags=re.IGNORECASE).strip()
+        if text:
+            return text
+    raise ListingParseError("no listing title: not a BaT listing page or truncated")
+
+
+def _read_no_reserve(regions: PageRegions, noreserve_tag: bool) -> bool | None:
+    stated = [t for t in (regions.title_tag, regions.og_title) if t]
+    if noreserve_tag or any(_NO_RESERVE.match(parse_text(t)) for t in stated):
+        return True
+    return False if stated else None
+
+
+def _first(bullets: Sequence[str], accept: Callable[[str], bool]) -> str | None:
+    return next((bullet for bullet in bullets if accept(bullet)), None)
+
+
+def _listing_url(regions: PageRegions, given: str | None) -> str:
+    stated = regions.og_url or regions.canonical_url
+    if stated:
+        return check_listing_url(stated)
+    if given:
+        return check_listing_url(given)
+    raise ListingParseError("the page states no listing URL and none was given")
+
+
+def _checked_or_none(url: str) -> str | None:
+    try:
+        return check_listing_url(url)
+    except ListingParseError:
+        return None
+
+
+def _latest_end(items: Sequence[Mapping[str, Any]]) -> datetime | None:
+    # Every bat-bid item carries the auction's end at that moment; the last one is final.
+    ends = [item.get("end_timestamp") for item in items if item.get("type") == "bat-bid"]
+    instants = [parse_epoch(end) for end in ends if isinstance(end, int | str)]
+    known = [instant for instant in instants if instant is not None]
+    return max(known, default=None)
+
+
+def parse_listing(html: str, url: str | None = None) -> Listing:
+    """Every fact of a BaT listing page; ListingParseError if the page is not a whole listing."""
+    regions = locate_regions(html)
+    listing_url = _listing_url(regions, url)
+    if regions.essentials is None and regions.legacy_essentials is None:
+        raise ListingParseError("no BaT Essentials block: truncated page or not a listing page")
+    title = _read_title(regions)
+    modern = regions.essentials is not None
+    if modern and regions.result_line is None and regions.auction_table is None:
+        raise ListingParseError("no result line or auction table: truncated page?")
+
+    warnings: list[str] = []
+    if url and (regions.og_url or regions.canonical_url):
+        given = _checked_or_none(url)
+        if given != listing_url:
+            warnings.append(f"fetched as {url.strip()[:200]} but the page is {listing_url}")
+    essentials = _read_essentials(regions)
+    auction = _read_auction(regions)
+
+    items: list[dict[str, Any]] = []
+    thread: list[Comment] = []
+    vms = regions.vms
+    if vms is not None:
+        items = raw_comments(vms)
+        seller_id = vms.get("postAuthor")
+        thread = read_thread(items, seller_id if isinstance(seller_id, int) else None)
+
+    live_bids = tuple(c.bid_amount for c in thread if c.kind is CommentKind.BID and c.bid_amount)
+    canceled = tuple(
+        c.bid_amount for c in thread if c.kind is CommentKind.CANCELED_BID and c.bid_amount
+    )
+    bid_records = sum(1 for c in thread if c.kind is CommentKind.BID)
+    facts = AuctionFacts(
+        claims=(*_record_claims(thread), *auction.claims, *_status_claims(regions)),
+        live_bids=live_bids,
+        canceled_bids=canceled,
+        bid_count=auction.table_bids,
+    )
+    decision = decide_outcome(facts)
+    warnings.extend(decision.warnings)
+
+    if vms is not None:
+        bid_count: int | None = bid_records
+        comment_count: int | None = sum(1 for item in items if item.get("type") == "comment")
+        if auction.table_bids is not None and auction.table_bids not in (
+            bid_records,
+            bid_records + len(canceled),
+        ):
+            warnings.append(
+                f"the auction table counts {auction.table_bids} bids, the thread has {bid_records}"
+            )
+        if auction.header_comments is not None and auction.header_comments != comment_count:
+            warnings.append(
+                f"the header counts {auction.header_comments} comments, "
+                f"the thread has {comment_count}"
+            )
+    else:
+        bid_count, comment_count = auction.table_bids, auction.header_comments
+
+    outcome = decision.outcome
+    if outcome is Outcome.LIVE:
+        ended_at = auction.scheduled_end or _latest_end(items)
+    else:
+        ended_at = auction.ended_at or _latest_end(items)
+
+    make_hint = parse_text(regions.make_chip) if regions.make_chip else None
+    vehicle = parse_title_vehicle(title, make_hint)
+
+    vin = next((v for v in map(parse_chassis, essentials.bullets) if v), None)
+    # The chassis bullet can hold engine-like tokens ("...V8..."); it is never the engine.
+    bullets = tuple(b for b in essentials.bullets if parse_chassis(b) is None)
+    mileage = next(
+        (m for b in bullets if _MILEAGE_BULLET.match(b) and (m := parse_mileage(b))), None
+    )
+    description = parse_text(regions.description) if regions.description else ""
+    mileage_unit = mileage.unit if mileage else None
+    if mileage is not None and mentions_unknown_mileage(description):
+        mileage_unit = MileageUnit.TMU
+    transmission = next(
+        (t for b in bullets if looks_like_transmission(b) and (t := parse_transmission(b))), None
+    )
+    drivetrain = next((d for d in map(parse_drivetrain, bullets) if d), None)
+    if drivetrain is None:
+        drivetrain = parse_drivetrain_prose(description)
+
+    return Listing(
+        url=listing_url,
+        lot_number=essentials.lot or parse_lot(_lot_in_title(regions.title_tag)),
+        title=title,
+        year=vehicle.year,
+        make=vehicle.make,
+        model=vehicle.model,
+        outcome=outcome,
+        sale_price=decision.sale_price,
+        high_bid=decision.high_bid,
+        currency=auction.currency,
+        ended_at=ended_at,
+        vin=vin,
+        vin_valid=check_vin(vin),
+        mileage=mileage.value if mileage else None,
+        mileage_unit=mileage_unit,
+        exterior_color=parse_colour(_first(bullets, looks_like_paint)),
+        interior_color=parse_interior(_first(bullets, looks_like_upholstery)),
+        engine=_first(bullets, looks_like_engine),
+        transmission=transmission,
+        drivetrain=drivetrain,
+        location=essentials.location,
+        seller=essentials.seller,
+        buyer=decision.buyer if outcome is Outcome.SOLD else None,
+        no_reserve=_read_no_reserve(regions, regions.noreserve_tag),
+        bid_count=bid_count,
+        comment_count=comment_count,
+        view_count=parse_count(regions.views),
+        watcher_count=parse_count(regions.watchers),
+        images=_read_gallery(regions.gallery_json),
+        post_id=regions.post_id,
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _lot_in_title(title_tag: str | None) -> str | None:
+    if not title_tag:
+        return None
+    at = title_tag.find("Lot #")
+    return title_tag[at:] if at != -1 else None
