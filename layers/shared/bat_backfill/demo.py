@@ -58,7 +58,21 @@ _CARS = [
 
 
 def _car(i: int) -> tuple[int, str, str, str]:
-    return _CARS[i % len(_CARS)]
+    year, make, model, vin = _CARS[i % len(_CARS)]
+    return year, make, model, _with_check_digit(vin)
+
+
+def _with_check_digit(vin: str) -> str:
+    """The sample VIN with its ISO 3779 check digit (position 9) made right."""
+    from .parsing.normalise import check_vin
+
+    if len(vin) != 17:
+        return vin  # a pre-1981 chassis number has no check digit
+    for digit in "0123456789X":
+        candidate = vin[:8] + digit + vin[9:]
+        if check_vin(candidate):
+            return candidate
+    return vin
 
 
 def build_samples(count: int) -> list[Sample]:

@@ -189,9 +189,11 @@ def premium_extractor(
         )
         result, source = extract_listing(services, url, vehicle_id=vehicle_id, job=job)
     except EventError as exc:
+        metrics.add_metric("BadEvents", MetricUnit.Count, 1)
         return {"ok": False, "error": str(exc), "error_type": "EventError", "retryable": False}
     except JobError as exc:
         _count_response(metrics, getattr(exc, "status", None), str(exc))
+        metrics.add_metric("ExtractionErrors", MetricUnit.Count, 1)
         return error_payload(exc)
     _count_response(metrics, source.fetch_status)
     if result.filled or result.corrected:
@@ -222,8 +224,10 @@ def comments_extractor(
             job=job,
         )
     except EventError as exc:
+        metrics.add_metric("BadEvents", MetricUnit.Count, 1)
         return {"ok": False, "error": str(exc), "error_type": "EventError", "retryable": False}
     except JobError as exc:
+        metrics.add_metric("ExtractionErrors", MetricUnit.Count, 1)
         return error_payload(exc)
     metrics.add_metric("CommentsStored", MetricUnit.Count, result.new)
     return {"ok": True, **result.to_dict()}

@@ -45,7 +45,9 @@ def parse_listing_url(url: str) -> str:
 
 
 def listing_slug(url: str) -> str:
-    """>>> listing_slug("https://bringatrailer.com/listing/2009-porsche-cayman-46/")
+    """The slug of a BaT listing URL.
+
+    >>> listing_slug("https://bringatrailer.com/listing/2009-porsche-cayman-46/")
     '2009-porsche-cayman-46'
     """
     return parse_listing_url(url).rstrip("/").rsplit("/", 1)[1]

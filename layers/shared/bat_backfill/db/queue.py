@@ -1,0 +1,238 @@
+"""The extraction job queue in Postgres: enqueue, lease with fencing, finish, rescue, dispatch."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pg8000.native
+
+from bat_backfill.db.queries import query
+from bat_backfill.jobs import BackoffPolicy, plan_retry
+from bat_backfill.models import Job, JobStatus
+
+# Stored error texts are for operators; a whole traceback or HTML page is not.
+MAX_ERROR_CHARS = 2000
+
+
+class LeaseLostError(RuntimeError):
+    """The job's lease was rescued or taken over: this worker must not write its results."""
+
+
+def _jobs(conn: pg8000.native.Connection, rows: list[list[Any]]) -> list[Job]:
+    names = [column["name"] for column in conn.columns or ()]
+    jobs = []
+    for row in rows:
+        record = dict(zip(names, row, strict=True))
+        jobs.append(
+            Job(
+                id=int(record["id"]),
+                vehicle_id=str(record["vehicle_id"]),
+                bat_url=record["bat_url"],
+                priority=int(record["priority"]),
+                status=JobStatus(record["status"]),
+                attempts=int(record["attempts"]),
+                lease_generation=int(record["lease_generation"]),
+                locked_by=record["locked_by"],
+                lease_expires_at=record["lease_expires_at"],
+                reason=record["reason"],
+            )
+        )
+    return jobs
+
+
+def _first_job(conn: pg8000.native.Connection, rows: list[list[Any]]) -> Job | None:
+    jobs = _jobs(conn, rows)
+    return jobs[0] if jobs else None
+
+
+def _check_aware(now: datetime | None) -> datetime | None:
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def enqueue(
+    conn: pg8000.native.Connection,
+    vehicle_id: str,
+    bat_url: str,
+    priority: int,
+    reason: str | None = None,
+) -> int:
+    """Queue a vehicle; the job id. An existing row keeps the higher priority and is re-queued
+    if complete or failed; a pending or processing row keeps its state."""
+    rows = conn.run(
+        query("enqueue"),
+        vehicle_id=vehicle_id,
+        bat_url=bat_url,
+        priority=priority,
+        reason=reason,
+    )
+    return int(rows[0][0])
+
+
+def claim_next(
+    conn: pg8000.native.Connection,
+    worker: str,
+    lease_seconds: int,
+    *,
+    now: datetime | None = None,
+) -> Job | None:
+    """Lease the best due pending job (highest priority, then oldest), or None if there is none."""
+    rows = conn.run(
+        query("claim_next"), worker=worker, lease_seconds=lease_seconds, now=_check_aware(now)
+    )
+    return _first_job(conn, rows)
+
+
+def claim_job(
+    conn: pg8000.native.Connection,
+    job_id: int,
+    worker: str,
+    lease_seconds: int,
+    *,
+    force: bool = False,
+    now: datetime | None = None,
+) -> Job | None:
+    """Lease the named job if pending (and due, unless `force`) or orphaned under an expired
+    lease; None if it is processing under a live lease, complete, failed or missing."""
+    rows = conn.run(
+        query("claim_job"),
+        job_id=job_id,
+        worker=worker,
+        lease_seconds=lease_seconds,
+        force=force,
+        now=_check_aware(now),
+    )
+    return _first_job(conn, rows)
+
+
+def claim_batch(
+    conn: pg8000.native.Connection,
+    worker: str,
+    lease_seconds: int,
+    limit: int,
+    *,
+    now: datetime | None = None,
+) -> list[Job]:
+    """Lease up to `limit` best due pending jobs, best first (the force-process path)."""
+    rows = conn.run(
+        query("claim_batch"),
+        worker=worker,
+        lease_seconds=lease_seconds,
+        limit=limit,
+        now=_check_aware(now),
+    )
+    return _jobs(conn, rows)
+
+
+def assert_lease(conn: pg8000.native.Connection, job: Job) -> None:
+    """Raise LeaseLostError unless `job`'s lease generation still holds the row.
+
+    Call it inside the transaction that writes the job's results, before writing: it locks the
+    row until that transaction ends, so a rescue or takeover cannot slip in between.
+    """
+    rows = conn.run(query("lock_leased_job"), job_id=job.id, lease_generation=job.lease_generation)
+    if not rows:
+        raise LeaseLostError(
+            f"job {job.id} is no longer held by lease generation {job.lease_generation}"
+        )
+
+
+def complete(conn: pg8000.native.Connection, job: Job, *, now: datetime | None = None) -> bool:
+    """Mark the job complete; False (and nothing changed) if its lease was lost."""
+    rows = conn.run(
+        query("complete_job"),
+        job_id=job.id,
+        lease_generation=job.lease_generation,
+        now=_check_aware(now),
+    )
+    return bool(rows)
+
+
+def fail(
+    conn: pg8000.native.Connection,
+    job: Job,
+    error: str,
+    *,
+    retryable: bool,
+    throttled: bool = False,
+    policy: BackoffPolicy,
+    rand: float | None = None,
+    now: datetime | None = None,
+) -> JobStatus | None:
+    """Record a failed attempt: pending again after a jittered backoff while retryable attempts
+    remain, otherwise failed (retried by the selector after the policy's cool-down). The new
+    status, or None if the lease was lost (nothing changed)."""
+    jitter = random.random() if rand is None else rand  # noqa: S311 - jitter, not a secret
+    delay = plan_retry(job.attempts, policy, retryable=retryable, throttled=throttled, rand=jitter)
+    status = JobStatus.PENDING if delay is not None else JobStatus.FAILED
+    rows = conn.run(
+        query("fail_job"),
+        job_id=job.id,
+        lease_generation=job.lease_generation,
+        status=status.value,
+        delay_seconds=delay if delay is not None else policy.failed_cooldown_seconds,
+        error=error[:MAX_ERROR_CHARS],
+        error_kind="retryable" if retryable else "permanent",
+        now=_check_aware(now),
+    )
+    return JobStatus(rows[0][0]) if rows else None
+
+
+def release(conn: pg8000.native.Connection, job: Job, *, now: datetime | None = None) -> bool:
+    """Hand a held job back to pending, due now, without counting the attempt; False if the
+    lease was lost."""
+    rows = conn.run(
+        query("release_job"),
+        job_id=job.id,
+        lease_generation=job.lease_generation,
+        now=_check_aware(now),
+    )
+    return bool(rows)
+
+
+def rescue_expired(conn: pg8000.native.Connection, *, now: datetime | None = None) -> int:
+    """Put processing jobs whose lease has expired back to pending; how many were rescued."""
+    return len(conn.run(query("rescue_expired_leases"), now=_check_aware(now)))
+
+
+def select_for_dispatch(
+    conn: pg8000.native.Connection,
+    limit: int,
+    redispatch_after_seconds: int,
+    *,
+    now: datetime | None = None,
+) -> list[Job]:
+    """The best due pending jobs not sent to SQS (or sent more than `redispatch_after_seconds`
+    ago), marked as dispatched now; best first."""
+    rows = conn.run(
+        query("select_for_dispatch"),
+        limit=limit,
+        redispatch_after_seconds=redispatch_after_seconds,
+        now=_check_aware(now),
+    )
+    return _jobs(conn, rows)
+
+
+def reset_for_redrive(
+    conn: pg8000.native.Connection, job_ids: Sequence[int], *, now: datetime | None = None
+) -> int:
+    """Make failed, or pending and already dispatched, jobs pending afresh (attempts 0, not
+    dispatched, due now); complete and processing jobs are untouched. How many were reset."""
+    if not job_ids:
+        return 0
+    rows = conn.run(
+        query("reset_for_redrive"), job_ids=[int(i) for i in job_ids], now=_check_aware(now)
+    )
+    return len(rows)
+
+
+def queue_depths(conn: pg8000.native.Connection) -> list[dict[str, Any]]:
+    """Job counts as rows {status, priority, count}, by status then priority (highest first)."""
+    return [
+        {"status": status, "priority": int(priority), "count": int(count)}
+        for status, priority, count in conn.run(query("queue_depths"))
+    ]

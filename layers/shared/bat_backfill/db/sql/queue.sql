@@ -1,0 +1,224 @@
+-- The extraction job queue (bat_extraction_queue). Every query takes :now; NULL means the
+-- database clock, a timestamp is for tests. Job rows are returned with the columns of models.Job.
+
+-- name: enqueue
+-- Queue a vehicle, or raise its priority and re-queue it if complete/failed; a processing row keeps its state.
+INSERT INTO bat_extraction_queue AS q (vehicle_id, bat_url, priority, status, reason)
+VALUES (CAST(:vehicle_id AS uuid), :bat_url, CAST(:priority AS int), 'pending', :reason)
+ON CONFLICT (vehicle_id) DO UPDATE
+   -- complete/failed -> pending: the BEFORE UPDATE trigger resets attempts, lease and dispatch.
+   SET status = CASE WHEN q.status IN ('complete', 'failed') THEN 'pending' ELSE q.status END,
+       priority = GREATEST(q.priority, EXCLUDED.priority),
+       bat_url = CASE WHEN q.status = 'processing' THEN q.bat_url ELSE EXCLUDED.bat_url END,
+       reason = CASE WHEN q.status = 'processing' THEN q.reason
+                     ELSE coalesce(EXCLUDED.reason, q.reason) END
+RETURNING q.id;
+
+-- name: claim_next
+-- Lease the best due pending job (highest priority, then oldest) to a worker.
+UPDATE bat_extraction_queue q
+   SET status = 'processing',
+       attempts = q.attempts + 1,
+       lease_generation = q.lease_generation + 1,
+       locked_at = coalesce(CAST(:now AS timestamptz), now()),
+       locked_by = :worker,
+       lease_expires_at = coalesce(CAST(:now AS timestamptz), now())
+                          + CAST(:lease_seconds AS float8) * interval '1 second'
+ WHERE q.id = (
+        -- SKIP LOCKED: concurrent claimers each take a different row instead of queueing up
+        -- behind one; the locked row is re-checked against this WHERE before it is returned.
+        SELECT c.id
+          FROM bat_extraction_queue c
+         WHERE c.status = 'pending'
+           AND c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())
+         ORDER BY c.priority DESC, c.created_at, c.id
+         LIMIT 1
+           FOR UPDATE SKIP LOCKED)
+   AND q.status = 'pending'
+RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lease_generation,
+          q.locked_by, q.lease_expires_at, q.reason;
+
+-- name: claim_job
+-- Lease one named job: pending (and due unless :force), or processing under an expired lease.
+UPDATE bat_extraction_queue q
+   SET status = 'processing',
+       attempts = q.attempts + 1,
+       lease_generation = q.lease_generation + 1,
+       locked_at = coalesce(CAST(:now AS timestamptz), now()),
+       locked_by = :worker,
+       lease_expires_at = coalesce(CAST(:now AS timestamptz), now())
+                          + CAST(:lease_seconds AS float8) * interval '1 second'
+ WHERE q.id = (
+        -- SKIP LOCKED: a duplicate SQS delivery racing the first gets nothing instead of waiting.
+        SELECT c.id
+          FROM bat_extraction_queue c
+         WHERE c.id = CAST(:job_id AS bigint)
+           AND ((c.status = 'pending'
+                 AND (CAST(:force AS boolean)
+                      OR c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())))
+                -- an orphan (its worker died): taking it over bumps the generation, fencing
+                -- out the old holder
+                OR (c.status = 'processing'
+                    AND c.lease_expires_at < coalesce(CAST(:now AS timestamptz), now())))
+           FOR UPDATE SKIP LOCKED)
+RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lease_generation,
+          q.locked_by, q.lease_expires_at, q.reason;
+
+-- name: claim_batch
+-- Lease up to :limit best due pending jobs to one worker (the force-process path).
+WITH chosen AS MATERIALIZED (
+    -- SKIP LOCKED: rows another claimer holds are left to it.
+    SELECT c.id
+      FROM bat_extraction_queue c
+     WHERE c.status = 'pending'
+       AND c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())
+     ORDER BY c.priority DESC, c.created_at, c.id
+     LIMIT CAST(:limit AS int)
+       FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE bat_extraction_queue q
+       SET status = 'processing',
+           attempts = q.attempts + 1,
+           lease_generation = q.lease_generation + 1,
+           locked_at = coalesce(CAST(:now AS timestamptz), now()),
+           locked_by = :worker,
+           lease_expires_at = coalesce(CAST(:now AS timestamptz), now())
+                              + CAST(:lease_seconds AS float8) * interval '1 second'
+      FROM chosen
+     WHERE q.id = chosen.id
+    RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts,
+              q.lease_generation, q.locked_by, q.lease_expires_at, q.reason, q.created_at
+)
+SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, locked_by,
+       lease_expires_at, reason
+  FROM claimed
+ ORDER BY priority DESC, created_at, id;
+
+-- name: lock_leased_job
+-- Lock the job row if this lease generation still holds it (the fence before writing vehicle data).
+-- FOR UPDATE: held to the end of the caller's transaction, so no rescue or takeover can
+-- slip in between this check and the caller's writes.
+SELECT q.id
+  FROM bat_extraction_queue q
+ WHERE q.id = CAST(:job_id AS bigint)
+   AND q.status = 'processing'
+   AND q.lease_generation = CAST(:lease_generation AS bigint)
+   FOR UPDATE;
+
+-- name: complete_job
+-- Mark a job complete if this lease generation still holds it.
+UPDATE bat_extraction_queue q
+   SET status = 'complete',
+       completed_at = coalesce(CAST(:now AS timestamptz), now()),
+       locked_at = NULL,
+       locked_by = NULL,
+       lease_expires_at = NULL,
+       last_error = NULL,
+       error_kind = NULL
+ WHERE q.id = CAST(:job_id AS bigint)
+   AND q.status = 'processing'
+   AND q.lease_generation = CAST(:lease_generation AS bigint)
+RETURNING q.id;
+
+-- name: fail_job
+-- Record a failed attempt if this lease generation holds the job: pending again after a delay, or failed.
+UPDATE bat_extraction_queue q
+   SET status = :status,
+       next_attempt_at = coalesce(CAST(:now AS timestamptz), now())
+                         + CAST(:delay_seconds AS float8) * interval '1 second',
+       dispatched_at = NULL,
+       locked_at = NULL,
+       locked_by = NULL,
+       lease_expires_at = NULL,
+       last_error = :error,
+       error_kind = :error_kind
+ WHERE q.id = CAST(:job_id AS bigint)
+   AND q.status = 'processing'
+   AND q.lease_generation = CAST(:lease_generation AS bigint)
+RETURNING q.status;
+
+-- name: release_job
+-- Hand a held job back to pending, due now, without counting the attempt.
+UPDATE bat_extraction_queue q
+   SET status = 'pending',
+       attempts = GREATEST(q.attempts - 1, 0),
+       next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
+       dispatched_at = NULL,
+       locked_at = NULL,
+       locked_by = NULL,
+       lease_expires_at = NULL
+ WHERE q.id = CAST(:job_id AS bigint)
+   AND q.status = 'processing'
+   AND q.lease_generation = CAST(:lease_generation AS bigint)
+RETURNING q.id;
+
+-- name: rescue_expired_leases
+-- Put processing jobs whose lease expired back to pending and fence out their old holders.
+WITH expired AS MATERIALIZED (
+    -- SKIP LOCKED: a row locked by its holder's lease check is being written right now; it is
+    -- left alone (the next run sees it again if it is still expired).
+    SELECT c.id, c.lease_generation
+      FROM bat_extraction_queue c
+     WHERE c.status = 'processing'
+       AND c.lease_expires_at < coalesce(CAST(:now AS timestamptz), now())
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE bat_extraction_queue q
+   SET status = 'pending',
+       lease_generation = q.lease_generation + 1,
+       next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
+       dispatched_at = NULL,
+       locked_at = NULL,
+       locked_by = NULL,
+       lease_expires_at = NULL
+  FROM expired
+ WHERE q.id = expired.id
+   -- re-checked on the locked row: a job completed or re-claimed meanwhile is untouched
+   AND q.status = 'processing'
+   AND q.lease_generation = expired.lease_generation
+RETURNING q.id;
+
+-- name: select_for_dispatch
+-- Take the best due pending jobs not yet sent to SQS (or sent long ago) and mark them dispatched.
+WITH due AS MATERIALIZED (
+    -- SKIP LOCKED: two orchestrators running at once split the jobs instead of both sending them.
+    SELECT c.id
+      FROM bat_extraction_queue c
+     WHERE c.status = 'pending'
+       AND c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())
+       AND (c.dispatched_at IS NULL
+            OR c.dispatched_at < coalesce(CAST(:now AS timestamptz), now())
+                                 - CAST(:redispatch_after_seconds AS float8) * interval '1 second')
+     ORDER BY c.priority DESC, c.created_at, c.id
+     LIMIT CAST(:limit AS int)
+       FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE bat_extraction_queue q
+       SET dispatched_at = coalesce(CAST(:now AS timestamptz), now())
+      FROM due
+     WHERE q.id = due.id
+    RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts,
+              q.lease_generation, q.locked_by, q.lease_expires_at, q.reason, q.created_at
+)
+SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, locked_by,
+       lease_expires_at, reason
+  FROM marked
+ ORDER BY priority DESC, created_at, id;
+
+-- name: reset_for_redrive
+-- Make failed or already-dispatched pending jobs pending afresh (attempts 0, due now); complete rows stay.
+UPDATE bat_extraction_queue q
+   SET status = 'pending',
+       attempts = 0,
+       next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
+       dispatched_at = NULL
+ WHERE q.id = ANY (CAST(:job_ids AS bigint[]))
+   AND (q.status = 'failed' OR (q.status = 'pending' AND q.dispatched_at IS NOT NULL))
+RETURNING q.id;
+
+-- name: queue_depths
+-- Count jobs by status and priority.
+SELECT q.status, q.priority, count(*) AS count
+  FROM bat_extraction_queue q
+ GROUP BY q.status, q.priority
+ ORDER BY q.status, q.priority DESC;
