@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from .db.queue import LeaseLostError
 from .errors import JobError
 from .extract import error_payload, extract_comments, extract_listing, fence
 from .orchestrate import run_metrics, run_orchestrator
@@ -188,6 +189,8 @@ def premium_extractor(
             url,
         )
         result, source = extract_listing(services, url, vehicle_id=vehicle_id, job=job)
+    except LeaseLostError as exc:
+        return {"ok": False, "lease_lost": True, "error": str(exc), "retryable": False}
     except EventError as exc:
         metrics.add_metric("BadEvents", MetricUnit.Count, 1)
         return {"ok": False, "error": str(exc), "error_type": "EventError", "retryable": False}
@@ -223,6 +226,8 @@ def comments_extractor(
             snapshot_key=_text_field(event, "snapshot_key", required=False),
             job=job,
         )
+    except LeaseLostError as exc:
+        return {"ok": False, "lease_lost": True, "error": str(exc), "retryable": False}
     except EventError as exc:
         metrics.add_metric("BadEvents", MetricUnit.Count, 1)
         return {"ok": False, "error": str(exc), "error_type": "EventError", "retryable": False}

@@ -79,6 +79,8 @@ class LambdaExtractors:
         if response.get("FunctionError"):
             # A crash inside the extractor (not a job error): let SQS retry the message.
             raise RuntimeError(f"{function} failed: {body.get('errorMessage', body)}")
+        if body.get("lease_lost"):
+            raise jobqueue.LeaseLostError(str(body.get("error", "lease lost")))
         if not body.get("ok", False):
             raise RemoteJobError(body)
         return dict(body)
