@@ -197,6 +197,20 @@ def test_a_transaction_that_dies_writes_nothing_and_the_retry_completes(db, serv
     assert vehicle_row(db, FERRARI_ID)["sale_status"] == "bid_to"
 
 
+def test_a_job_that_keeps_crashing_its_worker_is_given_up(db, services):
+    job_id = unsold_ferrari(db)
+    max_attempts = services.settings.max_attempts
+    # Every earlier attempt crashed (Lambda timeouts): each claim counted, none finished.
+    db.run("UPDATE bat_extraction_queue SET attempts = :n", n=max_attempts)
+    before = snapshot(db)
+    report = deliver(services, job_id)
+    row = job_row(db, job_id)
+    assert report["status"] == "failed"
+    assert (row["status"], row["error_kind"]) == ("failed", "permanent")
+    assert "crashed" in row["last_error"]
+    assert snapshot(db) == before
+
+
 # -- 4. A slow worker loses its lease -------------------------------------------------------
 
 

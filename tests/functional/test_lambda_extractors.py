@@ -66,4 +66,5 @@ def test_an_extractor_crash_hands_the_job_back_for_sqs_to_retry(db, services):
     with pytest.raises(RuntimeError, match="Task timed out"):
         deliver(services, LocalLambda(crash=True), job_id)
     row = job_row(db, job_id)
-    assert (row["status"], row["attempts"], row["locked_by"]) == ("pending", 0, None)
+    assert (row["status"], row["attempts"], row["locked_by"]) == ("pending", 1, None)
+    assert "Task timed out" in row["last_error"]

@@ -194,18 +194,24 @@ def process_message(services: Services, body: str, extractors: Extractors) -> Jo
     )
     if job is None:
         return JobReport(job_id, "skipped", "not claimable (done, running elsewhere or not due)")
+    policy = services.settings.backoff
+    if job.attempts > policy.max_attempts:
+        # Earlier attempts crashed their workers (a poison job): stop trying it.
+        error = f"gave up after {job.attempts - 1} attempts that crashed the worker"
+        jobqueue.fail(services.db(), job, error, retryable=False, policy=policy)
+        return JobReport(job.id, "failed", error)
     try:
         return run_job(services, job, extractors)
-    except Exception:
+    except Exception as exc:
         services.reset_db()
-        _hand_back(services, job)
+        _hand_back(services, job, f"{type(exc).__name__}: {exc}")
         raise
 
 
-def _hand_back(services: Services, job: Job) -> None:
+def _hand_back(services: Services, job: Job, error: str) -> None:
     # Best effort: if the database is gone the lease simply expires and is rescued.
     try:
-        jobqueue.release(services.db(), job)
+        jobqueue.hand_back(services.db(), job, error)
     except Exception:
         services.reset_db()
 
@@ -240,7 +246,7 @@ def force_process(
             reports.append(run_job(services, job, extractors, policy=policy))
         except Exception as exc:
             services.reset_db()
-            _hand_back(services, job)
+            _hand_back(services, job, f"{type(exc).__name__}: {exc}")
             reports.append(JobReport(job.id, "error", f"{type(exc).__name__}: {exc}"))
     return reports
 

@@ -194,6 +194,18 @@ def release(conn: pg8000.native.Connection, job: Job, *, now: datetime | None = 
     return bool(rows)
 
 
+def hand_back(conn: pg8000.native.Connection, job: Job, error: str) -> bool:
+    """A crashed attempt: pending again at once with the attempt counted and the error kept
+    (the SQS message is redelivered as it is); False if the lease was lost."""
+    rows = conn.run(
+        query("hand_back_job"),
+        job_id=job.id,
+        lease_generation=job.lease_generation,
+        error=error,
+    )
+    return bool(rows)
+
+
 def rescue_expired(conn: pg8000.native.Connection, *, now: datetime | None = None) -> int:
     """Put processing jobs whose lease has expired back to pending; how many were rescued."""
     return len(conn.run(query("rescue_expired_leases"), now=_check_aware(now)))

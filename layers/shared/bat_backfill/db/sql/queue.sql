@@ -2,20 +2,24 @@
 -- database clock, a timestamp is for tests. Job rows are returned with the columns of models.Job.
 
 -- name: enqueue
--- Queue a vehicle, or raise its priority and re-queue it if complete/failed; a processing row keeps its state.
+-- purpose: Queue a vehicle, or raise its priority and re-queue it if complete/failed; a processing row keeps its state.
 INSERT INTO bat_extraction_queue AS q (vehicle_id, bat_url, priority, status, reason)
 VALUES (CAST(:vehicle_id AS uuid), :bat_url, CAST(:priority AS int), 'pending', :reason)
 ON CONFLICT (vehicle_id) DO UPDATE
    -- complete/failed -> pending: the BEFORE UPDATE trigger resets attempts, lease and dispatch.
    SET status = CASE WHEN q.status IN ('complete', 'failed') THEN 'pending' ELSE q.status END,
        priority = GREATEST(q.priority, EXCLUDED.priority),
+       -- a waiting job whose priority rises is sent again, now to the high-priority queue (the
+       -- processor claims whichever message comes first and drops the other)
+       dispatched_at = CASE WHEN q.status = 'pending' AND EXCLUDED.priority > q.priority
+                            THEN NULL ELSE q.dispatched_at END,
        bat_url = CASE WHEN q.status = 'processing' THEN q.bat_url ELSE EXCLUDED.bat_url END,
        reason = CASE WHEN q.status = 'processing' THEN q.reason
                      ELSE coalesce(EXCLUDED.reason, q.reason) END
 RETURNING q.id;
 
 -- name: claim_next
--- Lease the best due pending job (highest priority, then oldest) to a worker.
+-- purpose: Lease the best due pending job (highest priority, then oldest) to a worker.
 UPDATE bat_extraction_queue q
    SET status = 'processing',
        attempts = q.attempts + 1,
@@ -39,7 +43,7 @@ RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lea
           q.locked_by, q.lease_expires_at, q.reason;
 
 -- name: claim_job
--- Lease one named job: pending (and due unless :force), or processing under an expired lease.
+-- purpose: Lease one named job: pending (and due unless :force), or processing under an expired lease.
 UPDATE bat_extraction_queue q
    SET status = 'processing',
        attempts = q.attempts + 1,
@@ -65,7 +69,7 @@ RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lea
           q.locked_by, q.lease_expires_at, q.reason;
 
 -- name: claim_batch
--- Lease up to :limit best due pending jobs to one worker (the force-process path).
+-- purpose: Lease up to :limit best due pending jobs to one worker (the force-process path).
 WITH chosen AS MATERIALIZED (
     -- SKIP LOCKED: rows another claimer holds are left to it.
     SELECT c.id
@@ -95,7 +99,7 @@ SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, lo
  ORDER BY priority DESC, created_at, id;
 
 -- name: lock_leased_job
--- Lock the job row if this lease generation still holds it (the fence before writing vehicle data).
+-- purpose: Lock the job row if this lease generation still holds it (the fence before writing vehicle data).
 -- FOR UPDATE: held to the end of the caller's transaction, so no rescue or takeover can
 -- slip in between this check and the caller's writes.
 SELECT q.id
@@ -106,7 +110,7 @@ SELECT q.id
    FOR UPDATE;
 
 -- name: complete_job
--- Mark a job complete if this lease generation still holds it.
+-- purpose: Mark a job complete if this lease generation still holds it.
 UPDATE bat_extraction_queue q
    SET status = 'complete',
        completed_at = coalesce(CAST(:now AS timestamptz), now()),
@@ -121,7 +125,7 @@ UPDATE bat_extraction_queue q
 RETURNING q.id;
 
 -- name: fail_job
--- Record a failed attempt if this lease generation holds the job: pending again after a delay, or failed.
+-- purpose: Record a failed attempt if this lease generation holds the job: pending again after a delay, or failed.
 UPDATE bat_extraction_queue q
    SET status = :status,
        next_attempt_at = coalesce(CAST(:now AS timestamptz), now())
@@ -138,7 +142,7 @@ UPDATE bat_extraction_queue q
 RETURNING q.status;
 
 -- name: release_job
--- Hand a held job back to pending, due now, without counting the attempt.
+-- purpose: Hand a held job back to pending, due now, without counting the attempt.
 UPDATE bat_extraction_queue q
    SET status = 'pending',
        attempts = GREATEST(q.attempts - 1, 0),
@@ -153,7 +157,7 @@ UPDATE bat_extraction_queue q
 RETURNING q.id;
 
 -- name: rescue_expired_leases
--- Put processing jobs whose lease expired back to pending and fence out their old holders.
+-- purpose: Put processing jobs whose lease expired back to pending and fence out their old holders.
 WITH expired AS MATERIALIZED (
     -- SKIP LOCKED: a row locked by its holder's lease check is being written right now; it is
     -- left alone (the next run sees it again if it is still expired).
@@ -179,7 +183,7 @@ UPDATE bat_extraction_queue q
 RETURNING q.id;
 
 -- name: select_for_dispatch
--- Take the best due pending jobs not yet sent to SQS (or sent long ago) and mark them dispatched.
+-- purpose: Take the best due pending jobs not yet sent to SQS (or sent long ago) and mark them dispatched.
 WITH due AS MATERIALIZED (
     -- SKIP LOCKED: two orchestrators running at once split the jobs instead of both sending them.
     SELECT c.id
@@ -206,7 +210,7 @@ SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, lo
  ORDER BY priority DESC, created_at, id;
 
 -- name: reset_for_redrive
--- Make failed or already-dispatched pending jobs pending afresh (attempts 0, due now); complete rows stay.
+-- purpose: Make failed or already-dispatched pending jobs pending afresh (attempts 0, due now); complete rows stay.
 UPDATE bat_extraction_queue q
    SET status = 'pending',
        attempts = 0,
@@ -217,8 +221,23 @@ UPDATE bat_extraction_queue q
 RETURNING q.id;
 
 -- name: queue_depths
--- Count jobs by status and priority.
+-- purpose: Count jobs by status and priority.
 SELECT q.status, q.priority, count(*) AS count
   FROM bat_extraction_queue q
  GROUP BY q.status, q.priority
  ORDER BY q.status, q.priority DESC;
+
+-- name: hand_back_job
+-- purpose: A worker crashed on a job: back to pending, due now, the attempt counted and the error kept; SQS redelivers the same message, so dispatched_at stays.
+UPDATE bat_extraction_queue q
+   SET status = 'pending',
+       next_attempt_at = now(),
+       locked_at = NULL,
+       locked_by = NULL,
+       lease_expires_at = NULL,
+       last_error = left(CAST(:error AS text), 2000),
+       error_kind = 'retryable'
+ WHERE q.id = CAST(:job_id AS bigint)
+   AND q.status = 'processing'
+   AND q.lease_generation = CAST(:lease_generation AS bigint)
+RETURNING q.id;

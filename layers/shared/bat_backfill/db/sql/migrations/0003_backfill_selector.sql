@@ -44,7 +44,6 @@ LANGUAGE sql STABLE AS $fn$
     ], ', '), '')
 $fn$;
 
-
 -- What each given vehicle (distinct ids) with a BaT URL needs, judged from its row, its auction
 -- events and its recorded absences: the reference definition of the selector's reasons.
 CREATE FUNCTION backfill_judgement(p_vehicle_ids uuid[])
@@ -394,19 +393,23 @@ CREATE TRIGGER backfill_candidates_after_queue_truncate
 -- p_priority is accepted for the seed's signature and not used: the holds are the same for all.
 CREATE FUNCTION queue_bat_backfill_vehicles(p_limit int, p_priority int)
 RETURNS TABLE (vehicle_id uuid, reason text, bat_url text)
-LANGUAGE plpgsql STABLE AS $fn$
+LANGUAGE plpgsql STABLE
+-- compiling these small queries costs more than running them
+SET jit = off
+AS $fn$
 #variable_conflict use_column
 DECLARE
-    found_count bigint;
+    ids uuid[];
+    reasons text[];
+    urls text[];
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 THEN
         RETURN;
     END IF;
     -- Each reason is an index scan over its partial index of unheld vehicles, stopped at p_limit;
-    -- "ended" holds not swept yet come from the held_until index. A vehicle in several reasons
+    -- ended holds not swept yet come from the held_until index. A vehicle in several reasons
     -- appears in each list and DISTINCT ON keeps its most important one. This is exact: a vehicle
     -- in the final top p_limit is within the top p_limit of its own reason's list.
-    RETURN QUERY
     WITH picked AS MATERIALIZED (
         (SELECT 1 AS rank, c.vehicle_id, c.vehicle_created_at, c.wrong_status AS reason
            FROM backfill_candidates c
@@ -442,34 +445,37 @@ BEGIN
         SELECT DISTINCT ON (p.vehicle_id) p.rank, p.vehicle_id, p.vehicle_created_at, p.reason
           FROM (SELECT * FROM picked UNION ALL SELECT * FROM unswept) p
          ORDER BY p.vehicle_id, p.rank
+    ), chosen AS (
+        SELECT b.rank, b.vehicle_id, b.vehicle_created_at, b.reason, v.bat_auction_url
+          FROM best b
+          JOIN vehicles v ON v.id = b.vehicle_id
+         ORDER BY b.rank, b.vehicle_created_at, b.vehicle_id
+         LIMIT p_limit
     )
-    SELECT b.vehicle_id, b.reason, v.bat_auction_url
-      FROM best b
-      JOIN vehicles v ON v.id = b.vehicle_id
-     ORDER BY b.rank, b.vehicle_created_at, b.vehicle_id
-     LIMIT p_limit;
+    SELECT coalesce(array_agg(ch.vehicle_id ORDER BY ch.rank, ch.vehicle_created_at, ch.vehicle_id), '{}'),
+           array_agg(ch.reason ORDER BY ch.rank, ch.vehicle_created_at, ch.vehicle_id),
+           array_agg(ch.bat_auction_url ORDER BY ch.rank, ch.vehicle_created_at, ch.vehicle_id)
+      INTO ids, reasons, urls
+      FROM chosen ch;
+    RETURN QUERY SELECT * FROM unnest(ids, reasons, urls);
 
-    GET DIAGNOSTICS found_count = ROW_COUNT;
-    IF found_count < p_limit THEN
-        -- Every vehicle with another reason has been returned above; the rest of the room goes
-        -- to failed jobs whose cool-down has passed (their vehicle may look fine now).
+    IF cardinality(ids) < p_limit THEN
+        -- Every unheld vehicle with another reason is in `ids` now; the rest of the room goes to
+        -- failed jobs whose cool-down has passed (their vehicle may look fine now). Their number
+        -- is bounded by the failures of about a day; the CTE makes the plan start from them.
         RETURN QUERY
-        SELECT q.vehicle_id, 'retry_failed'::text, v.bat_auction_url
-          FROM bat_extraction_queue q
-          JOIN vehicles v ON v.id = q.vehicle_id
-         WHERE q.status = 'failed'
-           AND q.next_attempt_at <= now()
-           AND nullif(btrim(v.bat_auction_url), '') IS NOT NULL
-           -- a scalar subquery, so each due failed job is one primary-key probe (an anti-join
-           -- would hash the whole candidates table)
-           AND NOT coalesce((SELECT c.wrong_status IS NOT NULL
-                                    OR c.missing_fields IS NOT NULL
-                                    OR (c.needs_outcome
-                                        AND (c.auction_end_date IS NULL OR c.auction_end_date < now()))
-                               FROM backfill_candidates c
-                              WHERE c.vehicle_id = q.vehicle_id), false)
+        WITH due AS MATERIALIZED (
+            SELECT q.vehicle_id
+              FROM bat_extraction_queue q
+             WHERE q.status = 'failed' AND q.next_attempt_at <= now()
+        )
+        SELECT d.vehicle_id, 'retry_failed'::text, v.bat_auction_url
+          FROM due d
+          JOIN vehicles v ON v.id = d.vehicle_id
+         WHERE nullif(btrim(v.bat_auction_url), '') IS NOT NULL
+           AND d.vehicle_id <> ALL (ids)
          ORDER BY v.created_at, v.id
-         LIMIT p_limit - found_count;
+         LIMIT p_limit - cardinality(ids);
     END IF;
 END
 $fn$;

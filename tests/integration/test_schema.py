@@ -1,0 +1,413 @@
+"""Migrations, the schema contract, named queries and the seed's hand-written SQL on real Postgres."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pg8000.native
+import pytest
+
+from bat_backfill.db import queue
+from bat_backfill.db.connect import connect
+from bat_backfill.db.migrate import MigrationError, find_migrations, migrate
+from bat_backfill.db.queries import (
+    QueryFileError,
+    UnknownQueryError,
+    all_queries,
+    load_queries,
+    parse_queries,
+    query,
+)
+from bat_backfill.models import JobStatus
+
+# The seed's statements, verbatim; only the "..." of the VALUES list is filled in, as an
+# operator would type it into psql.
+SEED_QUEUE = (
+    "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, priority, status) "
+    "VALUES ('{vehicle_id}','{url}',75,'pending') ON CONFLICT (vehicle_id) DO UPDATE "
+    "SET status = 'pending', priority = GREATEST(bat_extraction_queue.priority, 75);"
+)
+SEED_NEXT_BACKFILLS = (
+    "SELECT beq.*, v.year, v.make, v.model, v.bat_auction_url FROM bat_extraction_queue beq "
+    "JOIN vehicles v ON v.id = beq.vehicle_id WHERE beq.status = 'pending' AND beq.priority = 75 "
+    "ORDER BY beq.created_at LIMIT 50;"
+)
+SEED_PROGRESS_TODAY = (
+    "SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending, "
+    "COUNT(*) FILTER (WHERE status = 'processing') AS processing, "
+    "COUNT(*) FILTER (WHERE status = 'complete') AS complete, "
+    "COUNT(*) FILTER (WHERE status = 'failed') AS failed "
+    "FROM bat_extraction_queue WHERE priority = 75 AND created_at::date = CURRENT_DATE;"
+)
+
+CONTRACT_COLUMNS = {
+    "vehicles": """id year make model title vin mileage mileage_unit color interior_color
+        transmission drivetrain engine bat_auction_url sale_price high_bid sale_status
+        auction_end_date bat_lot_number bat_seller bat_buyer bat_location no_reserve bid_count
+        comment_count view_count watcher_count image_urls created_at updated_at""",
+    "auction_events": """id vehicle_id listing_url outcome high_bid sale_price currency
+        winning_bidder bid_count comment_count view_count watcher_count ended_at lot_number
+        snapshot_key extracted_at created_at updated_at""",
+    "bat_extraction_queue": """id vehicle_id bat_url priority status attempts reason created_at
+        updated_at next_attempt_at dispatched_at locked_at locked_by lease_expires_at
+        lease_generation last_error error_kind completed_at""",
+    "bat_comments": """comment_id vehicle_id listing_url kind author is_seller posted_at body
+        bid_amount likes parent_id first_seen_at""",
+    "vehicle_audit": """id vehicle_id field old_value new_value action source_url snapshot_key
+        job_id changed_at""",
+    "extraction_absences": "vehicle_id field listing_url recorded_at",
+    "orchestrator_runs": "id started_at finished_at status steps queue_depths error",
+}
+
+
+def add_vehicle(
+    db: pg8000.native.Connection, url: str = "https://bringatrailer.com/listing/a/"
+) -> str:
+    rows = db.run(
+        "INSERT INTO vehicles (year, make, model, bat_auction_url) "
+        "VALUES (1989, 'Porsche', '911', :url) RETURNING id::text",
+        url=url,
+    )
+    return str(rows[0][0])
+
+
+def seed_queue(db: pg8000.native.Connection, vehicle_id: str, url: str) -> None:
+    db.run(SEED_QUEUE.format(vehicle_id=vehicle_id, url=url))
+
+
+def queue_row(db: pg8000.native.Connection, vehicle_id: str) -> dict[str, object]:
+    rows = db.run(
+        "SELECT * FROM bat_extraction_queue WHERE vehicle_id = CAST(:v AS uuid)", v=vehicle_id
+    )
+    names = [c["name"] for c in db.columns]
+    return dict(zip(names, rows[0], strict=True))
+
+
+@pytest.fixture
+def empty_database(pg_server: str) -> Iterator[str]:
+    """A database with nothing in it (not cloned from the migrated template)."""
+    admin = connect(pg_server)
+    name = "t_unmigrated"
+    admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.run(f"CREATE DATABASE {name}")
+    base, _, _ = pg_server.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+# ------------------------------------------------------------------ migrations
+
+
+def test_migrate_twice_applies_nothing_the_second_time(db: pg8000.native.Connection) -> None:
+    names = [m.name for m in find_migrations()]
+    recorded = [row[0] for row in db.run("SELECT name FROM schema_migrations ORDER BY version")]
+    assert recorded == names
+    assert migrate(db) == []
+    assert migrate(db) == []
+
+
+def test_migrate_applies_every_file_in_order_once(empty_database: str) -> None:
+    conn = connect(empty_database)
+    try:
+        assert migrate(conn) == [m.name for m in find_migrations()]
+        assert migrate(conn) == []
+    finally:
+        conn.close()
+
+
+def test_two_concurrent_migrators_apply_each_migration_once(empty_database: str) -> None:
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        conn = connect(empty_database)
+        try:
+            start.wait()
+            results.append(migrate(conn))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(results, key=len) == [[], [m.name for m in find_migrations()]]
+
+
+def test_a_failing_migration_is_rolled_back_and_not_recorded(
+    empty_database: str, tmp_path: Path
+) -> None:
+    (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (id int);")
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int);\nSELECT no_such_column;")
+    conn = connect(empty_database)
+    try:
+        with pytest.raises(MigrationError, match="0002_bad"):
+            migrate(conn, tmp_path)
+        assert [r[0] for r in conn.run("SELECT name FROM schema_migrations")] == ["0001_good"]
+        assert conn.run("SELECT to_regclass('half') IS NULL")[0][0] is True
+        # the lock was released: a fixed file applies
+        (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int);")
+        assert migrate(conn, tmp_path) == ["0002_bad"]
+    finally:
+        conn.close()
+
+
+def test_migration_files_must_be_numbered(tmp_path: Path) -> None:
+    (tmp_path / "schema.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
+        find_migrations(tmp_path)
+    (tmp_path / "schema.sql").unlink()
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
+    (tmp_path / "0001_b.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="share a version"):
+        find_migrations(tmp_path)
+
+
+# ------------------------------------------------------------------ schema contract
+
+
+@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS))
+def test_tables_have_the_contract_columns(db: pg8000.native.Connection, table: str) -> None:
+    rows = db.run(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = :t",
+        t=table,
+    )
+    columns = {name: kind for name, kind in rows}
+    assert set(CONTRACT_COLUMNS[table].split()) <= set(columns)
+    for name, kind in columns.items():
+        if name.endswith("_at"):
+            assert kind == "timestamp with time zone", name
+
+
+@pytest.mark.parametrize(
+    ("sql", "constraint"),
+    [
+        ("INSERT INTO vehicles (sale_status) VALUES ('sold_maybe')", "sale_status"),
+        ("INSERT INTO vehicles (mileage_unit) VALUES ('furlongs')", "mileage_unit"),
+        (
+            "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, status) "
+            "VALUES (gen_random_uuid(), 'u', 'done')",
+            "status",
+        ),
+    ],
+)
+def test_check_constraints_reject_unknown_states(
+    db: pg8000.native.Connection, sql: str, constraint: str
+) -> None:
+    with pytest.raises(pg8000.native.DatabaseError, match=constraint):
+        db.run(sql)
+
+
+def test_deleting_a_vehicle_removes_what_hangs_off_it(db: pg8000.native.Connection) -> None:
+    vid = add_vehicle(db)
+    db.run(
+        "INSERT INTO auction_events (vehicle_id, listing_url, outcome) "
+        "VALUES (CAST(:v AS uuid), 'u', 'sold')",
+        v=vid,
+    )
+    queue.enqueue(db, vid, "u", 75)
+    db.run("DELETE FROM vehicles WHERE id = CAST(:v AS uuid)", v=vid)
+    for table in ("auction_events", "bat_extraction_queue", "backfill_candidates"):
+        assert db.run(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+
+
+# ------------------------------------------------------------------ the seed's statements
+
+
+def test_seed_statements_run_verbatim_and_mean_what_they_say(db: pg8000.native.Connection) -> None:
+    url = "https://bringatrailer.com/listing/1989-porsche-911/"
+    vid = add_vehicle(db, url)
+    seed_queue(db, vid, url)
+    seed_queue(db, vid, url)  # running it twice is harmless
+
+    rows = db.run(SEED_NEXT_BACKFILLS)
+    names = [c["name"] for c in db.columns]
+    assert len(rows) == 1
+    row = dict(zip(names, rows[0], strict=True))
+    assert str(row["vehicle_id"]) == vid
+    assert (row["status"], row["priority"], row["attempts"]) == ("pending", 75, 0)
+    assert (row["year"], row["make"], row["model"], row["bat_auction_url"]) == (
+        1989,
+        "Porsche",
+        "911",
+        url,
+    )
+    assert db.run(SEED_PROGRESS_TODAY) == [[1, 0, 0, 0]]
+    job = queue.claim_next(db, "w", 60)
+    assert job is not None
+    assert db.run(SEED_PROGRESS_TODAY) == [[0, 1, 0, 0]]
+    assert queue.complete(db, job)
+    assert db.run(SEED_PROGRESS_TODAY) == [[0, 0, 1, 0]]
+
+
+def test_a_row_queued_by_hand_is_claimed_and_dispatched_next(db: pg8000.native.Connection) -> None:
+    vid = add_vehicle(db)
+    seed_queue(db, vid, "https://bringatrailer.com/listing/a/")
+    dispatched = queue.select_for_dispatch(db, 10, 600)
+    assert [j.vehicle_id for j in dispatched] == [vid]
+    job = queue.claim_next(db, "worker-1", 60)
+    assert job is not None
+    assert job.vehicle_id == vid
+    assert job.status is JobStatus.PROCESSING
+
+
+def test_priority_100_is_claimed_before_75(db: pg8000.native.Connection) -> None:
+    backfill = add_vehicle(db, "https://bringatrailer.com/listing/old/")
+    seed_queue(db, backfill, "https://bringatrailer.com/listing/old/")
+    new = add_vehicle(db, "https://bringatrailer.com/listing/new/")
+    queue.enqueue(db, new, "https://bringatrailer.com/listing/new/", 100)
+    first, second = queue.claim_next(db, "w", 60), queue.claim_next(db, "w", 60)
+    assert first is not None and second is not None
+    assert (first.vehicle_id, first.priority) == (new, 100)
+    assert (second.vehicle_id, second.priority) == (backfill, 75)
+
+
+@pytest.mark.parametrize("finish", ["complete", "failed"])
+def test_a_finished_row_requeued_with_the_seed_statement_is_claimable_again(
+    db: pg8000.native.Connection, finish: str
+) -> None:
+    url = "https://bringatrailer.com/listing/a/"
+    vid = add_vehicle(db, url)
+    queue.enqueue(db, vid, url, 75)
+    dispatched = queue.select_for_dispatch(db, 10, 600)
+    assert len(dispatched) == 1
+    job = queue.claim_next(db, "w", 60)
+    assert job is not None
+    if finish == "complete":
+        assert queue.complete(db, job)
+    else:
+        db.run(
+            "UPDATE bat_extraction_queue SET status = 'failed', attempts = 5, "
+            "next_attempt_at = now() + interval '1 day', last_error = 'HTTP 503' WHERE id = :id",
+            id=job.id,
+        )
+
+    seed_queue(db, vid, url)
+
+    row = queue_row(db, vid)
+    assert row["status"] == "pending"
+    assert row["attempts"] == 0  # the original system kept 5 here: never claimable again
+    assert row["dispatched_at"] is None  # so the next orchestrator run sends it
+    assert row["completed_at"] is None and row["locked_by"] is None
+    assert [j.id for j in queue.select_for_dispatch(db, 10, 600)] == [job.id]
+    again = queue.claim_next(db, "w", 60)
+    assert again is not None and again.id == job.id and again.attempts == 1
+
+
+def test_the_seed_statement_never_takes_a_job_from_a_live_worker(
+    db: pg8000.native.Connection,
+) -> None:
+    url = "https://bringatrailer.com/listing/a/"
+    vid = add_vehicle(db, url)
+    queue.enqueue(db, vid, url, 75)
+    job = queue.claim_next(db, "w", 600)
+    assert job is not None
+
+    seed_queue(db, vid, url)
+
+    row = queue_row(db, vid)
+    assert (row["status"], row["lease_generation"]) == ("processing", job.lease_generation)
+    assert queue.claim_next(db, "other", 60) is None
+    assert queue.complete(db, job)
+
+
+def test_the_seed_statement_rescues_a_job_whose_lease_expired(db: pg8000.native.Connection) -> None:
+    url = "https://bringatrailer.com/listing/a/"
+    vid = add_vehicle(db, url)
+    queue.enqueue(db, vid, url, 75)
+    job = queue.claim_next(db, "w", 600)
+    assert job is not None
+    db.run(
+        "UPDATE bat_extraction_queue SET lease_expires_at = now() - interval '1 minute' "
+        "WHERE id = :id",
+        id=job.id,
+    )
+
+    seed_queue(db, vid, url)
+
+    row = queue_row(db, vid)
+    assert (row["status"], row["locked_by"]) == ("pending", None)
+    assert not queue.complete(db, job)  # the dead worker is fenced out
+    assert queue.claim_next(db, "new", 60) is not None
+
+
+def test_updates_stamp_updated_at(db: pg8000.native.Connection) -> None:
+    vid = add_vehicle(db)
+    job_id = queue.enqueue(db, vid, "u", 75)
+    db.run(
+        "UPDATE bat_extraction_queue SET updated_at = now() - interval '1 hour' WHERE id = :id",
+        id=job_id,
+    )
+    db.run("UPDATE bat_extraction_queue SET priority = 80 WHERE id = :id", id=job_id)
+    stamped = db.run(
+        "SELECT updated_at > now() - interval '1 minute' FROM bat_extraction_queue WHERE id = :id",
+        id=job_id,
+    )
+    assert stamped == [[True]]
+
+
+# ------------------------------------------------------------------ named queries
+
+
+def test_every_named_query_has_a_purpose_and_sql() -> None:
+    catalogue = all_queries()
+    for name in (
+        "enqueue",
+        "claim_next",
+        "claim_job",
+        "claim_batch",
+        "lock_leased_job",
+        "complete_job",
+        "fail_job",
+        "release_job",
+        "rescue_expired_leases",
+        "select_for_dispatch",
+        "reset_for_redrive",
+        "queue_depths",
+    ):
+        assert catalogue[name].source == "queue.sql"
+    for named in catalogue.values():
+        assert named.purpose and "\n" not in named.purpose, named.name
+        assert named.sql.strip() and not named.sql.rstrip().endswith(";"), named.name
+    assert query("claim_next") is catalogue["claim_next"].sql
+
+
+def test_every_queue_query_is_valid_sql(db: pg8000.native.Connection) -> None:
+    # PREPARE parses and plans without running: catches a typo in a query no test runs.
+    for named in all_queries().values():
+        if named.source != "queue.sql":
+            continue
+        statement, _ = pg8000.native.to_statement(named.sql)
+        db.run(f"PREPARE check_{named.name} AS {statement}")
+
+
+def test_query_file_layout_is_enforced(tmp_path: Path) -> None:
+    good = "-- a file header\n\n-- name: one\n-- purpose: says one.\nSELECT 1;\n"
+    (named,) = parse_queries(good, "x.sql")
+    assert (named.name, named.purpose, named.sql) == ("one", "says one.", "SELECT 1")
+    with pytest.raises(QueryFileError, match="purpose"):
+        parse_queries("-- name: one\nSELECT 1;\n", "x.sql")
+    with pytest.raises(QueryFileError, match="before the first"):
+        parse_queries("SELECT 1;\n-- name: one\n-- p\nSELECT 1;\n", "x.sql")
+    with pytest.raises(QueryFileError, match="no SQL"):
+        parse_queries("-- name: one\n-- p\n\n-- name: two\n-- p\nSELECT 2;\n", "x.sql")
+    (tmp_path / "a.sql").write_text("-- name: one\n-- p\nSELECT 1;\n")
+    (tmp_path / "b.sql").write_text("-- name: one\n-- p\nSELECT 2;\n")
+    with pytest.raises(QueryFileError, match=r"defined in a\.sql and b\.sql"):
+        load_queries(tmp_path)
+
+
+def test_an_unknown_query_name_is_a_clear_error() -> None:
+    with pytest.raises(UnknownQueryError, match="no_such_query"):
+        query("no_such_query")
