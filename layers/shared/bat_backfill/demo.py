@@ -296,6 +296,8 @@ def load_samples(conn: Any, samples: list[Sample]) -> None:
     """Replace the sample vehicles (fixed ids) so the demo can run again and again."""
     ids = [s.vehicle_id for s in samples]
     conn.run("DELETE FROM vehicles WHERE id = ANY(CAST(:ids AS uuid[]))", ids=ids)
+    conn.run("DELETE FROM vehicles WHERE bat_auction_url = ANY(CAST(:urls AS text[]))",
+             urls=new_listing_urls())  # fmt: skip
     conn.run("DELETE FROM orchestrator_runs")
     columns = ", ".join(_VEHICLE_COLUMNS)
     values = ", ".join(f":{c}" for c in _VEHICLE_COLUMNS)
@@ -355,7 +357,40 @@ def build_page_server(samples: list[Sample], pages_dir: Path | None = None) -> A
             server.fail_first(f"/listing/{s.slug}/", Reply(429, b"slow down"))
         else:
             server.set_listing(s.slug, html)
+    _serve_new_listings(server)
     return server
+
+
+# Listings that ended on BaT but are not in the database yet: discovery queues them at 100.
+NEW_LISTINGS = (
+    (2003, "BMW", "Z8 Roadster", "WBAEJ13453AH60001"),
+    (1994, "Toyota", "Supra Turbo", "JT2JA82J8R0020001"),
+)
+
+
+def new_listing_urls() -> list[str]:
+    return [
+        f"https://bringatrailer.com/listing/{year}-{make}-{model}-new{i}/".lower().replace(" ", "-")
+        for i, (year, make, model, _) in enumerate(NEW_LISTINGS)
+    ]
+
+
+def _serve_new_listings(server: Any) -> None:
+    from .samplepages import PageSpec, render_page
+
+    items = []
+    for i, ((year, make, model, vin), url) in enumerate(zip(NEW_LISTINGS, new_listing_urls(),
+                                                            strict=True)):  # fmt: skip
+        slug = url.rstrip("/").rsplit("/", 1)[1]
+        spec = PageSpec(url=url, year=year, make=make, model=model,
+                        vin=_with_check_digit(vin), lot=300_000 + i,
+                        post_id=95_000_000 + i, end_epoch=_BASE_END + 86_400)  # fmt: skip
+        server.set_listing(slug, render_page(spec))
+        items.append({"url": url, "title": f"{year} {make} {model}", "year": str(year),
+                      "active": False, "timestamp_end": _BASE_END + 86_400})  # fmt: skip
+    data = {"items": items, "page_current": 1, "pages_total": 1}
+    server.set("/auctions/results/",
+               f"<script>var auctionsCompletedInitialData = {json.dumps(data)};</script>")  # fmt: skip
 
 
 # ---------------------------------------------------------------- run
@@ -422,7 +457,8 @@ def run_demo(args: argparse.Namespace) -> int:
         "BACKOFF_CAP_SECONDS": "1",
         "MAX_ATTEMPTS": "3",
         "BACKFILL_BATCH_SIZE": str(len(samples)),
-        "DISCOVERY_ENABLED": "false",
+        # Discovery reads the local results page; against bringatrailer.com it stays off.
+        "DISCOVERY_ENABLED": "false" if server is None or pages_dir is not None else "true",
     }
     try:
         with localaws.scoped_environ(env), localaws.emulated_aws() as aws_local:
@@ -458,6 +494,7 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
         progress.say(
             f"tick {ticks}: queued {steps['auto_queue'].get('queued', 0)}, "
             f"rescued {steps['rescue'].get('rescued', 0)}, "
+            f"new listings {steps['discover'].get('queued', 0)}, "
             f"dispatched {steps['dispatch'].get('dispatched', 0)}"
         )
         drained = 0
@@ -498,7 +535,16 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
             break
         if drained == 0:
             time.sleep(0.5)  # retries wait out their (shortened) backoff
-    return {"ticks": ticks, "messages": processed}
+    return {"ticks": ticks, "messages": processed, "new_listings": _new_listings(services.db())}
+
+
+def _new_listings(conn: Any) -> dict[str, int]:
+    rows = conn.run(
+        "SELECT q.status, count(*) FROM bat_extraction_queue q WHERE q.reason = 'new_listing' "
+        "AND q.bat_url = ANY(CAST(:urls AS text[])) GROUP BY q.status",
+        urls=new_listing_urls(),
+    )
+    return {str(status): int(count) for status, count in rows}
 
 
 # ---------------------------------------------------------------- summary
@@ -615,5 +661,9 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"{t['fields_corrected']} corrected, {t['conflicts']} conflicts kept for review, "
         f"{t['fields_absent']} fields the pages do not state, {t['jobs_failed']} jobs failed "
         f"with their reason) in {t['ticks']} orchestrator run(s)",
+        f"new listings discovered and queued at priority 100: "
+        f"{sum(t['new_listings'].values())} ({t['new_listings'].get('complete', 0)} extracted); "
+        f"messages processed: {t['messages'].get('high', 0)} high, "
+        f"{t['messages'].get('backfill', 0)} backfill",
     ]
     return "\n".join(lines)
