@@ -9,6 +9,7 @@ from bat_backfill import lambdas
 logger = lambdas.new_logger()
 metrics = lambdas.new_metrics()
 services = lambdas.LazyServices()
+lambdas.preload("orchestrator")
 
 
 @metrics.log_metrics

@@ -11,7 +11,7 @@ from typing import Any
 from . import aws
 from .db import queue as jobqueue
 from .db import vehicles
-from .db.queries import query
+from .db.queries import query, run_named
 from .discovery import ResultsPageError, parse_results_page
 from .dispatch import dispatch_budget, plan_dispatch
 from .errors import JobError
@@ -79,7 +79,7 @@ def discover(services: Services) -> dict[str, Any]:
         seen += len(results.listings)
         conn = services.db()
         urls = [d.url for d in results.listings]
-        unknown = {row[0] for row in conn.run(query("unknown_urls"), urls=urls)}
+        unknown = {row[0] for row in run_named(conn, "unknown_urls", urls=urls)}
         for found in results.listings:
             if found.url not in unknown:
                 continue
@@ -98,12 +98,12 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
     if sqs is None or not (s.high_queue_url and s.backfill_queue_url):
         return {"dispatched": 0, "note": "no SQS queues configured"}
     conn = services.db()
-    if not conn.run(query("try_dispatch_lock"))[0][0]:
+    if not run_named(conn, "try_dispatch_lock")[0][0]:
         # Another run is dispatching right now; sending more would break the rate.
         return {"dispatched": 0, "note": "another run holds the dispatch lock"}
     try:
         interval = s.schedule_minutes * 60
-        in_flight = int(conn.run(query("in_flight"), seconds=interval)[0][0])
+        in_flight = int(run_named(conn, "in_flight", seconds=interval)[0][0])
         budget = dispatch_budget(
             interval_seconds=interval,
             request_interval_seconds=s.request_interval_seconds,
@@ -129,7 +129,7 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
                 ),
             )
         if refused:
-            conn.run(query("undispatch"), ids=refused)
+            run_named(conn, "undispatch", ids=refused)
         return {
             "dispatched": len(plan) - len(set(refused) & planned),
             "high": sum(1 for d in plan if d.high),
@@ -139,7 +139,7 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
             "last_delay_seconds": plan[-1].delay_seconds if plan else 0,
         }
     finally:
-        conn.run(query("release_dispatch_lock"))
+        run_named(conn, "release_dispatch_lock")
 
 
 def run_orchestrator(services: Services) -> RunReport:
@@ -164,8 +164,9 @@ def run_orchestrator(services: Services) -> RunReport:
         report.queue_depths = jobqueue.queue_depths(conn)
         if all(not step["ok"] for step in report.steps.values()):
             report.status = "failed"
-        conn.run(
-            query("finish_run"),
+        run_named(
+            conn,
+            "finish_run",
             run_id=report.run_id,
             status=report.status,
             steps=json.dumps(report.steps),

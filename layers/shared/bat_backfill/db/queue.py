@@ -9,7 +9,7 @@ from typing import Any
 
 import pg8000.native
 
-from bat_backfill.db.queries import query
+from bat_backfill.db.queries import Rows, run_named
 from bat_backfill.jobs import BackoffPolicy, plan_retry
 from bat_backfill.models import Job, JobStatus
 
@@ -21,11 +21,9 @@ class LeaseLostError(RuntimeError):
     """The job's lease was rescued or taken over: this worker must not write its results."""
 
 
-def _jobs(conn: pg8000.native.Connection, rows: list[list[Any]]) -> list[Job]:
-    names = [column["name"] for column in conn.columns or ()]
+def _jobs(conn: pg8000.native.Connection, rows: Rows) -> list[Job]:
     jobs = []
-    for row in rows:
-        record = dict(zip(names, row, strict=True))
+    for record in rows.dicts():
         jobs.append(
             Job(
                 id=int(record["id"]),
@@ -43,7 +41,7 @@ def _jobs(conn: pg8000.native.Connection, rows: list[list[Any]]) -> list[Job]:
     return jobs
 
 
-def _first_job(conn: pg8000.native.Connection, rows: list[list[Any]]) -> Job | None:
+def _first_job(conn: pg8000.native.Connection, rows: Rows) -> Job | None:
     jobs = _jobs(conn, rows)
     return jobs[0] if jobs else None
 
@@ -63,8 +61,9 @@ def enqueue(
 ) -> int:
     """Queue a vehicle; the job id. An existing row keeps the higher priority and is re-queued
     if complete or failed; a pending or processing row keeps its state."""
-    rows = conn.run(
-        query("enqueue"),
+    rows = run_named(
+        conn,
+        "enqueue",
         vehicle_id=vehicle_id,
         bat_url=bat_url,
         priority=priority,
@@ -81,8 +80,8 @@ def claim_next(
     now: datetime | None = None,
 ) -> Job | None:
     """Lease the best due pending job (highest priority, then oldest), or None if there is none."""
-    rows = conn.run(
-        query("claim_next"), worker=worker, lease_seconds=lease_seconds, now=_check_aware(now)
+    rows = run_named(
+        conn, "claim_next", worker=worker, lease_seconds=lease_seconds, now=_check_aware(now)
     )
     return _first_job(conn, rows)
 
@@ -98,8 +97,9 @@ def claim_job(
 ) -> Job | None:
     """Lease the named job if pending (and due, unless `force`) or orphaned under an expired
     lease; None if it is processing under a live lease, complete, failed or missing."""
-    rows = conn.run(
-        query("claim_job"),
+    rows = run_named(
+        conn,
+        "claim_job",
         job_id=job_id,
         worker=worker,
         lease_seconds=lease_seconds,
@@ -118,8 +118,9 @@ def claim_batch(
     now: datetime | None = None,
 ) -> list[Job]:
     """Lease up to `limit` best due pending jobs, best first (the force-process path)."""
-    rows = conn.run(
-        query("claim_batch"),
+    rows = run_named(
+        conn,
+        "claim_batch",
         worker=worker,
         lease_seconds=lease_seconds,
         limit=limit,
@@ -134,7 +135,7 @@ def assert_lease(conn: pg8000.native.Connection, job: Job) -> None:
     Call it inside the transaction that writes the job's results, before writing: it locks the
     row until that transaction ends, so a rescue or takeover cannot slip in between.
     """
-    rows = conn.run(query("lock_leased_job"), job_id=job.id, lease_generation=job.lease_generation)
+    rows = run_named(conn, "lock_leased_job", job_id=job.id, lease_generation=job.lease_generation)
     if not rows:
         raise LeaseLostError(
             f"job {job.id} is no longer held by lease generation {job.lease_generation}"
@@ -143,8 +144,9 @@ def assert_lease(conn: pg8000.native.Connection, job: Job) -> None:
 
 def complete(conn: pg8000.native.Connection, job: Job, *, now: datetime | None = None) -> bool:
     """Mark the job complete; False (and nothing changed) if its lease was lost."""
-    rows = conn.run(
-        query("complete_job"),
+    rows = run_named(
+        conn,
+        "complete_job",
         job_id=job.id,
         lease_generation=job.lease_generation,
         now=_check_aware(now),
@@ -169,8 +171,9 @@ def fail(
     jitter = random.random() if rand is None else rand  # noqa: S311 - jitter, not a secret
     delay = plan_retry(job.attempts, policy, retryable=retryable, throttled=throttled, rand=jitter)
     status = JobStatus.PENDING if delay is not None else JobStatus.FAILED
-    rows = conn.run(
-        query("fail_job"),
+    rows = run_named(
+        conn,
+        "fail_job",
         job_id=job.id,
         lease_generation=job.lease_generation,
         status=status.value,
@@ -185,8 +188,9 @@ def fail(
 def release(conn: pg8000.native.Connection, job: Job, *, now: datetime | None = None) -> bool:
     """Hand a held job back to pending, due now, without counting the attempt; False if the
     lease was lost."""
-    rows = conn.run(
-        query("release_job"),
+    rows = run_named(
+        conn,
+        "release_job",
         job_id=job.id,
         lease_generation=job.lease_generation,
         now=_check_aware(now),
@@ -197,8 +201,9 @@ def release(conn: pg8000.native.Connection, job: Job, *, now: datetime | None = 
 def hand_back(conn: pg8000.native.Connection, job: Job, error: str) -> bool:
     """A crashed attempt: pending again at once with the attempt counted and the error kept
     (the SQS message is redelivered as it is); False if the lease was lost."""
-    rows = conn.run(
-        query("hand_back_job"),
+    rows = run_named(
+        conn,
+        "hand_back_job",
         job_id=job.id,
         lease_generation=job.lease_generation,
         error=error,
@@ -208,7 +213,7 @@ def hand_back(conn: pg8000.native.Connection, job: Job, error: str) -> bool:
 
 def rescue_expired(conn: pg8000.native.Connection, *, now: datetime | None = None) -> int:
     """Put processing jobs whose lease has expired back to pending; how many were rescued."""
-    return len(conn.run(query("rescue_expired_leases"), now=_check_aware(now)))
+    return len(run_named(conn, "rescue_expired_leases", now=_check_aware(now)))
 
 
 def select_for_dispatch(
@@ -220,8 +225,9 @@ def select_for_dispatch(
 ) -> list[Job]:
     """The best due pending jobs not sent to SQS (or sent more than `redispatch_after_seconds`
     ago), marked as dispatched now; best first."""
-    rows = conn.run(
-        query("select_for_dispatch"),
+    rows = run_named(
+        conn,
+        "select_for_dispatch",
         limit=limit,
         redispatch_after_seconds=redispatch_after_seconds,
         now=_check_aware(now),
@@ -236,8 +242,8 @@ def reset_for_redrive(
     dispatched, due now); complete and processing jobs are untouched. How many were reset."""
     if not job_ids:
         return 0
-    rows = conn.run(
-        query("reset_for_redrive"), job_ids=[int(i) for i in job_ids], now=_check_aware(now)
+    rows = run_named(
+        conn, "reset_for_redrive", job_ids=[int(i) for i in job_ids], now=_check_aware(now)
     )
     return len(rows)
 
@@ -246,5 +252,5 @@ def queue_depths(conn: pg8000.native.Connection) -> list[dict[str, Any]]:
     """Job counts as rows {status, priority, count}, by status then priority (highest first)."""
     return [
         {"status": status, "priority": int(priority), "count": int(count)}
-        for status, priority, count in conn.run(query("queue_depths"))
+        for status, priority, count in run_named(conn, "queue_depths")
     ]

@@ -11,32 +11,27 @@ import pg8000.native
 
 from ..models import Comment, Listing
 from ..repair import FIELD_MAP, Action, FieldChange, RepairPlan
-from .queries import query
+from .queries import run_named
 
 # Column names come only from this whitelist, never from input, so the one dynamic
 # UPDATE below cannot be steered by page content.
 _UPDATABLE = frozenset(FIELD_MAP)
 
 
-def _rows_as_dicts(conn: pg8000.native.Connection, rows: list[list[Any]]) -> list[dict[str, Any]]:
-    names = [c["name"] for c in conn.columns]
-    return [dict(zip(names, row, strict=True)) for row in rows]
-
-
 def lock_vehicle(conn: pg8000.native.Connection, vehicle_id: str) -> dict[str, Any] | None:
-    rows = conn.run(query("lock_vehicle"), vehicle_id=vehicle_id)
-    return _rows_as_dicts(conn, rows)[0] if rows else None
+    rows = run_named(conn, "lock_vehicle", vehicle_id=vehicle_id)
+    return rows.dicts()[0] if rows else None
 
 
 def find_vehicle_by_url(conn: pg8000.native.Connection, url: str) -> str | None:
-    rows = conn.run(query("find_vehicle_by_url"), url=url)
+    rows = run_named(conn, "find_vehicle_by_url", url=url)
     return str(rows[0][0]) if rows else None
 
 
 def create_vehicle(
     conn: pg8000.native.Connection, url: str, *, title: str | None = None, year: int | None = None
 ) -> str:
-    return str(conn.run(query("create_vehicle"), url=url, title=title, year=year)[0][0])
+    return str(run_named(conn, "create_vehicle", url=url, title=title, year=year)[0][0])
 
 
 def _as_text(value: Any) -> str | None:
@@ -74,11 +69,13 @@ def save_repair(
             **params,
         )
     new_conflicts: list[FieldChange] = []
+    audited: list[tuple[str, str | None, str | None, str]] = []
     for change in plan.changes:
         old_text, new_text = _as_text(change.old), _as_text(change.new)
         if change.action is Action.CONFLICT:
-            seen = conn.run(
-                query("open_conflict_exists"),
+            seen = run_named(
+                conn,
+                "open_conflict_exists",
                 vehicle_id=vehicle_id,
                 field=change.field,
                 old_value=old_text,
@@ -87,26 +84,30 @@ def save_repair(
             if seen:
                 continue
             new_conflicts.append(change)
-        conn.run(
-            query("insert_audit"),
+        audited.append((change.field, old_text, new_text, change.action.value))
+    if audited:
+        run_named(
+            conn,
+            "insert_audit",
             vehicle_id=vehicle_id,
-            field=change.field,
-            old_value=old_text,
-            new_value=new_text,
-            action=change.action.value,
+            fields=[a[0] for a in audited],
+            old_values=[a[1] for a in audited],
+            new_values=[a[2] for a in audited],
+            actions=[a[3] for a in audited],
             source_url=source_url,
             snapshot_key=snapshot_key,
             job_id=job_id,
         )
     if plan.absent:
-        conn.run(
-            query("record_absences"),
+        run_named(
+            conn,
+            "record_absences",
             vehicle_id=vehicle_id,
             fields=list(plan.absent),
             url=source_url,
         )
     if plan.stated:
-        conn.run(query("clear_absences"), vehicle_id=vehicle_id, fields=list(plan.stated))
+        run_named(conn, "clear_absences", vehicle_id=vehicle_id, fields=list(plan.stated))
     return tuple(new_conflicts)
 
 
@@ -117,8 +118,9 @@ def save_auction_event(
     *,
     snapshot_key: str | None,
 ) -> int:
-    rows = conn.run(
-        query("upsert_auction_event"),
+    rows = run_named(
+        conn,
+        "upsert_auction_event",
         vehicle_id=vehicle_id,
         url=listing.url,
         outcome=listing.outcome.value if listing.outcome else None,
@@ -138,7 +140,7 @@ def save_auction_event(
 
 
 def latest_snapshot_key(conn: pg8000.native.Connection, vehicle_id: str, url: str) -> str | None:
-    rows = conn.run(query("latest_snapshot"), vehicle_id=vehicle_id, url=url)
+    rows = run_named(conn, "latest_snapshot", vehicle_id=vehicle_id, url=url)
     return str(rows[0][0]) if rows else None
 
 
@@ -148,8 +150,9 @@ def save_comments(
     """Upsert by BaT comment id; returns how many were new. Safe to repeat."""
     if not comments:
         return 0
-    rows = conn.run(
-        query("upsert_comments"),
+    rows = run_named(
+        conn,
+        "upsert_comments",
         vehicle_id=vehicle_id,
         url=url,
         ids=[c.id for c in comments],
@@ -166,4 +169,4 @@ def save_comments(
 
 
 def vehicle_history(conn: pg8000.native.Connection, vehicle_id: str) -> list[dict[str, Any]]:
-    return _rows_as_dicts(conn, conn.run(query("vehicle_history"), vehicle_id=vehicle_id))
+    return run_named(conn, "vehicle_history", vehicle_id=vehicle_id).dicts()

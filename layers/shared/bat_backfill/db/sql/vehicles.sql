@@ -19,11 +19,14 @@ INSERT INTO vehicles (bat_auction_url, title, year) VALUES (:url, :title, :year)
 RETURNING id::text;
 
 -- name: insert_audit
--- purpose: one audited field change (or a conflict kept for review), same transaction as the change.
+-- purpose: the audited field changes of one repair (and conflicts kept for review), one statement, same transaction as the change.
 INSERT INTO vehicle_audit (vehicle_id, field, old_value, new_value, action, source_url,
                            snapshot_key, job_id)
-VALUES (CAST(:vehicle_id AS uuid), :field, :old_value, :new_value, :action, :source_url,
-        :snapshot_key, :job_id);
+SELECT CAST(:vehicle_id AS uuid), a.field, a.old_value, a.new_value, a.action, :source_url,
+       :snapshot_key, :job_id
+FROM unnest(CAST(:fields AS text[]), CAST(:old_values AS text[]), CAST(:new_values AS text[]),
+            CAST(:actions AS text[])) WITH ORDINALITY AS a(field, old_value, new_value, action, n)
+ORDER BY a.n;
 
 -- name: open_conflict_exists
 -- purpose: whether this exact disagreement was already recorded, so re-runs do not repeat it.
