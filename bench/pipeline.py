@@ -36,7 +36,7 @@ def settings_env(url: str, base_url: str, vehicles: int) -> dict[str, str]:
         "DATABASE_URL": url,
         "BAT_BASE_URL": base_url,
         "REQUEST_INTERVAL_SECONDS": "0.001",
-        "BACKOFF_BASE_SECONDS": "0.2",
+        "BACKOFF_BASE_SECONDS": "0.1",
         "BACKOFF_CAP_SECONDS": "1",
         "MAX_ATTEMPTS": "3",
         "BACKFILL_BATCH_SIZE": str(vehicles),

@@ -241,3 +241,21 @@ def test_force_process_rejects_bad_parameters(db, aws, services, event):
     with pytest.raises(ValueError, match=r"batchSize|maxAttempts"):
         process(services, event)
     assert {r[0] for r in db.run("SELECT status FROM bat_extraction_queue")} == {"pending"}
+
+
+def test_a_fresh_snapshot_is_reused_instead_of_fetching_again(db, aws, services, bat):
+    from bat_backfill.extract import extract_listing
+
+    add_vehicle(db, FERRARI_ID, FERRARI)
+    first, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    again, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    assert (first.reused_snapshot, again.reused_snapshot) == (False, True)
+    assert again.snapshot_key == first.snapshot_key
+    assert bat.hits == {"/listing/2001-ferrari-360-spider-89/": 1}
+    # Once the snapshot is older than SNAPSHOT_MAX_AGE_SECONDS the page is fetched again.
+    services.settings = type(services.settings)(
+        **{**services.settings.__dict__, "snapshot_max_age_seconds": 0}
+    )
+    late, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    assert late.reused_snapshot is False
+    assert bat.hits == {"/listing/2001-ferrari-360-spider-89/": 2}

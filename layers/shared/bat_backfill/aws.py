@@ -56,17 +56,6 @@ def load_snapshot(s3: S3Client, bucket: str, key: str) -> str | None:
     return gzip.decompress(body).decode("utf-8")
 
 
-def newest_snapshot(s3: S3Client, bucket: str, slug: str) -> str | None:
-    """Key of the newest snapshot of a listing, if any."""
-    newest: str | None = None
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=f"{SNAPSHOT_PREFIX}{slug}/"):
-        for item in page.get("Contents", []):
-            if newest is None or item["Key"] > newest:
-                newest = item["Key"]
-    return newest
-
-
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     job_id: int

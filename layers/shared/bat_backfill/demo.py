@@ -450,10 +450,12 @@ def run_demo(args: argparse.Namespace) -> int:
     server = None if args.live else build_page_server(samples, pages_dir).start()
     env = {
         "DATABASE_URL": url,
+        # Metrics are CloudWatch EMF lines on stdout; locally they would only bury the report.
+        "POWERTOOLS_METRICS_DISABLED": "true",
         "BAT_BASE_URL": server.base_url if server is not None else "https://bringatrailer.com",
         # Locally served pages need no politeness; bringatrailer.com gets the default rate.
         "REQUEST_INTERVAL_SECONDS": "2" if args.live else "0.001",
-        "BACKOFF_BASE_SECONDS": "0.2",
+        "BACKOFF_BASE_SECONDS": "0.1",
         "BACKOFF_CAP_SECONDS": "1",
         "MAX_ATTEMPTS": "3",
         "BACKFILL_BATCH_SIZE": str(len(samples)),
@@ -516,12 +518,17 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
                 result = lambdas.queue_processor(
                     event, LocalContext("queue_processor"), services, metrics
                 )
+                # As the event source mapping does: delete what succeeded, keep the failures.
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-                for m in got:
-                    if m["MessageId"] not in failed:
-                        aws_local.sqs.delete_message(
-                            QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"]
-                        )
+                done = [m for m in got if m["MessageId"] not in failed]
+                if done:
+                    aws_local.sqs.delete_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                            for i, m in enumerate(done)
+                        ],
+                    )
                 drained += len(got)
                 processed[name] = processed.get(name, 0) + len(got)
             metrics.clear_metrics()
@@ -534,7 +541,7 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
         if waiting == 0 and ticks > 1:
             break
         if drained == 0:
-            time.sleep(0.5)  # retries wait out their (shortened) backoff
+            time.sleep(0.2)  # retries wait out their (shortened) backoff
     return {"ticks": ticks, "messages": processed, "new_listings": _new_listings(services.db())}
 
 

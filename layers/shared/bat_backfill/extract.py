@@ -70,22 +70,22 @@ def fence(job_id: int | None, generation: int | None, vehicle_id: str, url: str)
     )
 
 
-def obtain_page(services: Services, url: str, *, allow_reuse: bool = True) -> PageSource:
-    """The listing's HTML: a fresh S3 snapshot if there is one, else one polite fetch (kept)."""
+def obtain_page(
+    services: Services, url: str, *, vehicle_id: str | None = None, allow_reuse: bool = True
+) -> PageSource:
+    """The listing's HTML: the vehicle's latest snapshot if it is fresh, else one polite
+    fetch, kept in S3. The database knows the latest snapshot, so no S3 listing is needed."""
     settings, s3 = services.settings, services.s3
     slug = listing_slug(url)
     bucket = settings.snapshot_bucket
-    if allow_reuse and s3 is not None and bucket:
-        newest = aws.newest_snapshot(s3, bucket, slug)
-        taken = aws.snapshot_time(newest) if newest else None
-        if (
-            newest
-            and taken
-            and (services.clock() - taken).total_seconds() < (settings.snapshot_max_age_seconds)
-        ):
-            html = aws.load_snapshot(s3, bucket, newest)
+    if allow_reuse and vehicle_id and s3 is not None and bucket:
+        latest = vehicles.latest_snapshot_key(services.db(), vehicle_id, url)
+        taken = aws.snapshot_time(latest) if latest else None
+        age = (services.clock() - taken).total_seconds() if taken else None
+        if latest and age is not None and age < settings.snapshot_max_age_seconds:
+            html = aws.load_snapshot(s3, bucket, latest)
             if html is not None:
-                return PageSource(html, newest, reused=True, fetch_status=None)
+                return PageSource(html, latest, reused=True, fetch_status=None)
     page = fetch_page(
         services.http, url, base_url=settings.bat_base_url, max_bytes=settings.max_page_bytes
     )
@@ -105,7 +105,7 @@ def extract_listing(
 ) -> tuple[ListingResult, PageSource]:
     """Fetch (or reuse) the page, parse it and repair the vehicle in one fenced transaction."""
     canonical = parse_listing_url(url)
-    source = obtain_page(services, canonical)
+    source = obtain_page(services, canonical, vehicle_id=vehicle_id)
     try:
         listing = parse_listing(source.html, url=canonical)
     except ListingParseError as exc:
@@ -160,7 +160,7 @@ def extract_comments(
     if html is None and snapshot_key and s3 is not None and bucket:
         html = aws.load_snapshot(s3, bucket, snapshot_key)
     if html is None:
-        source = obtain_page(services, canonical)
+        source = obtain_page(services, canonical, vehicle_id=vehicle_id)
         html, snapshot_key = source.html, source.snapshot_key
     try:
         comments = parse_comments(html)
