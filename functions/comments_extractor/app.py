@@ -1,18 +1,5 @@
 """Comments extractor Lambda: comments and bids from the listing's snapshot, stored once each."""
 
-from typing import Any
+from bat_backfill.lambdas import make_handler
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from bat_backfill import lambdas
-
-logger = lambdas.new_logger()
-metrics = lambdas.new_metrics()
-services = lambdas.LazyServices()
-lambdas.preload("comments_extractor")
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return lambdas.comments_extractor(event, context, services.get(), metrics)
+handler = make_handler("comments_extractor")

@@ -1,18 +1,5 @@
 """Queue processor Lambda: SQS batches with partial failures, or a direct force-process call."""
 
-from typing import Any
+from bat_backfill.lambdas import make_handler
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from bat_backfill import lambdas
-
-logger = lambdas.new_logger()
-metrics = lambdas.new_metrics()
-services = lambdas.LazyServices()
-lambdas.preload("queue_processor")
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return lambdas.queue_processor(event, context, services.get(), metrics)
+handler = make_handler("queue_processor")

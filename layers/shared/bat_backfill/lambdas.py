@@ -270,3 +270,28 @@ def comments_extractor(
         return error_payload(exc)
     metrics.add_metric("CommentsStored", MetricUnit.Count, result.new)
     return {"ok": True, **result.to_dict()}
+
+
+_ADAPTERS: dict[str, Callable[[dict[str, Any], Any, Services, Metrics], dict[str, Any]]] = {
+    "orchestrator": orchestrator,
+    "queue_processor": queue_processor,
+    "premium_extractor": premium_extractor,
+    "comments_extractor": comments_extractor,
+}
+
+
+def make_handler(function: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda entry point of one function: Powertools logging and metrics at the edge,
+    its pipeline imported now (the init phase), its clients built on first use and kept."""
+    adapter = _ADAPTERS[function]
+    logger = new_logger()
+    metrics = new_metrics()
+    services = LazyServices()
+    preload(function)
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return adapter(event, context, services.get(), metrics)
+
+    return handler
