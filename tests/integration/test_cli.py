@@ -72,6 +72,8 @@ def test_queue_by_url_and_by_id(db, db_url, capsys):
         (["queue", VID], "no vehicle"),
         (["queue", URL, "--priority", "0"], "--priority"),
         (["history", "nope"], "not a vehicle id"),
+        (["process", "--batch-size", "0"], "--batch-size"),
+        (["process", "--max-attempts", "0"], "--max-attempts"),
     ],
 )
 def test_bad_input_is_refused_and_changes_nothing(db, db_url, capsys, argv, message):

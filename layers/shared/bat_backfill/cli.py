@@ -220,6 +220,10 @@ def cmd_tick(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     from .process import build_extractors, force_process
 
+    if not 1 <= args.batch_size <= 500:
+        raise CommandError("--batch-size must be between 1 and 500")
+    if args.max_attempts is not None and not 1 <= args.max_attempts <= 50:
+        raise CommandError("--max-attempts must be between 1 and 50")
     settings = resolve_settings(args)
     with local_runtime(settings):
         services = _services(settings)
