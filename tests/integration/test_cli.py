@@ -165,3 +165,29 @@ def test_demo_repairs_every_planted_defect(db, db_url, capsys, monkeypatch):
     # A second run replaces the sample and ends the same way.
     code, out, _ = run(capsys, "demo", "--database-url", db_url, "--vehicles", "14", "--json")
     assert json.loads(out.strip().splitlines()[-1])["totals"]["handled"] == 14
+
+
+def test_settings_come_from_flags_then_environment_then_config_file(tmp_path, monkeypatch):
+    import argparse
+
+    from bat_backfill.cli import resolve_settings
+
+    config = tmp_path / "bat-backfill.toml"
+    config.write_text(
+        '[bat-backfill]\nrequest_interval_seconds = 3\nmax_attempts = 7\n'
+        'database_url = "postgresql://file/db"\n'
+    )
+    monkeypatch.setenv("MAX_ATTEMPTS", "4")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    args = argparse.Namespace(config=str(config), database_url="postgresql://flag/db")
+    settings = resolve_settings(args)
+    assert settings.request_interval_seconds == 3  # only the file says it
+    assert settings.max_attempts == 4  # the environment beats the file
+    assert settings.database_url == "postgresql://flag/db"  # the flag beats both
+
+
+def test_a_bad_config_file_names_the_setting(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text("[bat-backfill]\nrequest_intervall = 3\n")
+    code, _, err = run(capsys, "--config", str(config), "status")
+    assert code == 2 and "unknown setting 'request_intervall'" in err
