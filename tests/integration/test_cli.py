@@ -174,7 +174,7 @@ def test_settings_come_from_flags_then_environment_then_config_file(tmp_path, mo
 
     config = tmp_path / "bat-backfill.toml"
     config.write_text(
-        '[bat-backfill]\nrequest_interval_seconds = 3\nmax_attempts = 7\n'
+        "[bat-backfill]\nrequest_interval_seconds = 3\nmax_attempts = 7\n"
         'database_url = "postgresql://file/db"\n'
     )
     monkeypatch.setenv("MAX_ATTEMPTS", "4")
