@@ -191,3 +191,9 @@ def test_a_bad_config_file_names_the_setting(tmp_path, capsys):
     config.write_text("[bat-backfill]\nrequest_intervall = 3\n")
     code, _, err = run(capsys, "--config", str(config), "status")
     assert code == 2 and "unknown setting 'request_intervall'" in err
+
+
+def test_demo_stop_without_a_demo_database_is_harmless(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "demo", "--stop")
+    assert code == 0 and "no demo database" in err

@@ -427,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true", help="fetch from bringatrailer.com (politely)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (last line)")
     p.add_argument("--vehicles", type=int, default=36, help="sample size")
+    p.add_argument("--stop", action="store_true", help="stop the demo's Postgres under .demo/")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -410,6 +410,22 @@ def _start_database(args: argparse.Namespace) -> tuple[str, LocalPostgres | None
     return cluster.url_for(DEMO_DB), cluster
 
 
+def stop_demo_database() -> int:
+    """Stop the Postgres that `make demo` keeps running under .demo/ (its data stays)."""
+    from . import localpg
+
+    port_file = DEMO_DIR / "pg" / "port"
+    if not port_file.exists():
+        print("no demo database under .demo/", file=sys.stderr)
+        return 0
+    cluster = localpg.LocalPostgres(
+        root=(DEMO_DIR / "pg").resolve(), port=int(port_file.read_text())
+    )
+    cluster.stop()
+    print(f"stopped the demo database ({cluster.data})", file=sys.stderr)
+    return 0
+
+
 @dataclass
 class Progress:
     quiet: bool
@@ -425,6 +441,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from .db.connect import connect, redact
     from .db.migrate import migrate
 
+    if getattr(args, "stop", False):
+        return stop_demo_database()
     progress = Progress(quiet=False)
     url, _cluster = _start_database(args)
     progress.say(f"database {redact(url)}")
