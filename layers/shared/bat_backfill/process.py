@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
@@ -194,18 +195,25 @@ def process_message(services: Services, body: str, extractors: Extractors) -> Jo
     )
     if job is None:
         return JobReport(job_id, "skipped", "not claimable (done, running elsewhere or not due)")
-    policy = services.settings.backoff
-    if job.attempts > policy.max_attempts:
-        # Earlier attempts crashed their workers (a poison job): stop trying it.
-        error = f"gave up after {job.attempts - 1} attempts that crashed the worker"
-        jobqueue.fail(services.db(), job, error, retryable=False, policy=policy)
-        return JobReport(job.id, "failed", error)
+    gave_up = _give_up_if_exhausted(services, job, services.settings.backoff)
+    if gave_up is not None:
+        return gave_up
     try:
         return run_job(services, job, extractors)
     except Exception as exc:
         services.reset_db()
         _hand_back(services, job, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _give_up_if_exhausted(services: Services, job: Job, policy: BackoffPolicy) -> JobReport | None:
+    """A claim past the last attempt means earlier attempts crashed their workers (a poison
+    job): fail it for good instead of running it again."""
+    if job.attempts <= policy.max_attempts:
+        return None
+    error = f"gave up after {job.attempts - 1} attempts that crashed the worker"
+    jobqueue.fail(services.db(), job, error, retryable=False, policy=policy)
+    return JobReport(job.id, "failed", error)
 
 
 def _hand_back(services: Services, job: Job, error: str) -> None:
@@ -223,7 +231,7 @@ def force_process(
     batch_size: int,
     max_attempts: int | None = None,
     deadline_ms: int | None = None,
-    remaining_ms: Any = None,
+    remaining_ms: Callable[[], int] | None = None,
 ) -> list[JobReport]:
     """The seed's force processing: claim the best due jobs directly and run them."""
     if batch_size < 1 or batch_size > 500:
@@ -242,12 +250,19 @@ def force_process(
         )
         if job is None:
             break
+        gave_up = _give_up_if_exhausted(services, job, policy)
+        if gave_up is not None:
+            reports.append(gave_up)
+            continue
         try:
             reports.append(run_job(services, job, extractors, policy=policy))
         except Exception as exc:
             services.reset_db()
             _hand_back(services, job, f"{type(exc).__name__}: {exc}")
             reports.append(JobReport(job.id, "error", f"{type(exc).__name__}: {exc}"))
+            # Not a job error: the database or the code is in trouble; claiming more (perhaps
+            # this same job again, due at once) would only repeat it.
+            break
     return reports
 
 
