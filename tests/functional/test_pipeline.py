@@ -259,3 +259,23 @@ def test_a_fresh_snapshot_is_reused_instead_of_fetching_again(db, aws, services,
     late, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
     assert late.reused_snapshot is False
     assert bat.hits == {"/listing/2001-ferrari-360-spider-89/": 2}
+
+
+def test_records_are_handed_back_untouched_when_the_timeout_is_near(db, aws, services):
+    high, backfill = two_jobs(db)
+    awsio.send_jobs(
+        aws.sqs,
+        aws.backfill_queue_url,
+        [awsio.OutgoingMessage(j, "v", "u", 75, 0) for j in (high, backfill)],
+    )
+    messages = drain(aws.sqs, aws.backfill_queue_url)
+    # Ten seconds left, under the 30 s safety margin: nothing is started.
+    context = LocalContext("queue_processor", timeout_ms=10_000)
+    result = queue_processor(
+        sqs_event(messages, aws.backfill_queue_url), context, services, new_metrics()
+    )
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
+        m["MessageId"] for m in messages
+    )
+    assert {job_row(db, j)["status"] for j in (high, backfill)} == {"pending"}
+    assert {job_row(db, j)["attempts"] for j in (high, backfill)} == {0}
