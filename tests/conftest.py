@@ -68,6 +68,19 @@ def db_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_db_url(pg_server: str) -> Iterator[str]:
+    """A database with nothing in it (not cloned from the migrated template)."""
+    name = f"t_empty_{os.getpid()}_{next(_counter)}"
+    admin = connect(pg_server)
+    admin.run(f"CREATE DATABASE {name}")
+    try:
+        yield _with_database(pg_server, name)
+    finally:
+        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
 def db(db_url: str) -> Iterator[pg8000.native.Connection]:
     conn = connect(db_url)
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pg8000.native
@@ -85,21 +84,6 @@ def queue_row(db: pg8000.native.Connection, vehicle_id: str) -> dict[str, object
     return dict(zip(names, rows[0], strict=True))
 
 
-@pytest.fixture
-def empty_database(pg_server: str) -> Iterator[str]:
-    """A database with nothing in it (not cloned from the migrated template)."""
-    admin = connect(pg_server)
-    name = "t_unmigrated"
-    admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.run(f"CREATE DATABASE {name}")
-    base, _, _ = pg_server.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
 # ------------------------------------------------------------------ migrations
 
 
@@ -111,8 +95,8 @@ def test_migrate_twice_applies_nothing_the_second_time(db: pg8000.native.Connect
     assert migrate(db) == []
 
 
-def test_migrate_applies_every_file_in_order_once(empty_database: str) -> None:
-    conn = connect(empty_database)
+def test_migrate_applies_every_file_in_order_once(empty_db_url: str) -> None:
+    conn = connect(empty_db_url)
     try:
         assert migrate(conn) == [m.name for m in find_migrations()]
         assert migrate(conn) == []
@@ -120,13 +104,13 @@ def test_migrate_applies_every_file_in_order_once(empty_database: str) -> None:
         conn.close()
 
 
-def test_two_concurrent_migrators_apply_each_migration_once(empty_database: str) -> None:
+def test_two_concurrent_migrators_apply_each_migration_once(empty_db_url: str) -> None:
     results: list[list[str]] = []
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 
     def run() -> None:
-        conn = connect(empty_database)
+        conn = connect(empty_db_url)
         try:
             start.wait()
             results.append(migrate(conn))
@@ -145,11 +129,11 @@ def test_two_concurrent_migrators_apply_each_migration_once(empty_database: str)
 
 
 def test_a_failing_migration_is_rolled_back_and_not_recorded(
-    empty_database: str, tmp_path: Path
+    empty_db_url: str, tmp_path: Path
 ) -> None:
     (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (id int);")
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int);\nSELECT no_such_column;")
-    conn = connect(empty_database)
+    conn = connect(empty_db_url)
     try:
         with pytest.raises(MigrationError, match="0002_bad"):
             migrate(conn, tmp_path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -424,27 +423,13 @@ def test_claims_and_dispatch_marks_do_not_fire_the_hold_trigger(
 # ------------------------------------------------------------------ upgrade
 
 
-@pytest.fixture
-def unmigrated_url(pg_server: str) -> Iterator[str]:
-    admin = connect(pg_server)
-    name = "t_upgrade_0004"
-    admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.run(f"CREATE DATABASE {name}")
-    base, _, _ = pg_server.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
 def test_upgrading_a_0003_database_matches_a_fresh_one(
-    unmigrated_url: str, db: pg8000.native.Connection, tmp_path: Path
+    empty_db_url: str, db: pg8000.native.Connection, tmp_path: Path
 ) -> None:
     for path in MIGRATIONS_DIR.glob("*.sql"):
         if int(path.name[:4]) <= 3:
             shutil.copy(path, tmp_path / path.name)
-    conn = connect(unmigrated_url)
+    conn = connect(empty_db_url)
     try:
         assert migrate(conn, tmp_path) == [m.name for m in find_migrations(tmp_path)]
         random_world(conn, random.Random(4), 60)
