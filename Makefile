@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 TOOLS := .tools
 SAM := $(TOOLS)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
+# The SAM CLI must not try to phone home from CI or an offline laptop.
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install test lint typecheck template-check pytest demo bench clean
 
