@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -54,30 +55,31 @@ def _with_database(url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-@pytest.fixture
-def db_url(pg_server: str) -> Iterator[str]:
-    """A fresh, migrated database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def _scratch_database(pg_server: str, create: str) -> Iterator[str]:
+    """A database made with `create` (its name filled in), dropped afterwards."""
     name = f"t_{os.getpid()}_{next(_counter)}"
     admin = connect(pg_server)
-    admin.run(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    admin.run(create.format(name=name))
     try:
         yield _with_database(pg_server, name)
     finally:
         admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+@pytest.fixture
+def db_url(pg_server: str) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    with _scratch_database(pg_server, f"CREATE DATABASE {{name}} TEMPLATE {TEMPLATE_DB}") as url:
+        yield url
 
 
 @pytest.fixture
 def empty_db_url(pg_server: str) -> Iterator[str]:
     """A database with nothing in it (not cloned from the migrated template)."""
-    name = f"t_empty_{os.getpid()}_{next(_counter)}"
-    admin = connect(pg_server)
-    admin.run(f"CREATE DATABASE {name}")
-    try:
-        yield _with_database(pg_server, name)
-    finally:
-        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with _scratch_database(pg_server, "CREATE DATABASE {name}") as url:
+        yield url
 
 
 @pytest.fixture
