@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bat_backfill import localpg
+from bat_backfill_tools import localpg
+
 from bat_backfill.db.connect import connect, redact
 from bat_backfill.db.migrate import migrate
 

@@ -111,13 +111,15 @@ def app_breakdown(rows: list[tuple[int, int, int, str]]) -> dict[str, Any]:
 def measure(folder: Path, runs: int, *, with_pyc: bool) -> dict[str, Any]:
     imports, wholes, breakdowns = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
-        kw = {"pycache": pycache, "write_pyc": with_pyc}
-        run_child(folder, importtime=False, **kw)  # warm the file cache (and write the .pyc)
+        # warm the file cache (and write the .pyc)
+        run_child(folder, importtime=False, pycache=pycache, write_pyc=with_pyc)
         for _ in range(runs):
-            import_ms, whole_ms, _err = run_child(folder, importtime=False, **kw)
+            import_ms, whole_ms, _err = run_child(
+                folder, importtime=False, pycache=pycache, write_pyc=with_pyc
+            )
             imports.append(import_ms)
             wholes.append(whole_ms)
-            _i, _w, stderr = run_child(folder, importtime=True, **kw)
+            _i, _w, stderr = run_child(folder, importtime=True, pycache=pycache, write_pyc=with_pyc)
             breakdowns.append(app_breakdown(parse_importtime(stderr)))
     breakdowns.sort(key=lambda b: b["importtime_total_ms"])
     return {

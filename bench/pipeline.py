@@ -46,7 +46,7 @@ def settings_env(url: str, base_url: str, vehicles: int) -> dict[str, str]:
 
 def large_page(slug: str) -> str:
     """A listing with thousands of comments, hundreds of bids and images."""
-    from bat_backfill.samplepages import PageSpec, SampleBid, SampleComment, render_page
+    from bat_backfill_tools.samplepages import PageSpec, SampleBid, SampleComment, render_page
 
     base = 1_767_000_000
     comments = tuple(
@@ -95,24 +95,32 @@ def _reset_peak_rss() -> bool:
 def memory_child() -> None:
     """In a fresh process: warm up on a small page, then extract two large pages (one without,
     one under tracemalloc) and print the figures as JSON."""
+    from bat_backfill_tools.localaws import emulated_aws
+
+    from bat_backfill.contracts import ExtractionRequest
     from bat_backfill.extract import extract_listing
-    from bat_backfill.localaws import emulated_aws
     from bat_backfill.services import build_services
 
     with emulated_aws() as aws_local:
         os.environ.update(aws_local.environment())
         services = build_services()
-        extract_listing(services, "https://bringatrailer.com/listing/bench-small/")
+        extract_listing(
+            services, ExtractionRequest("https://bringatrailer.com/listing/bench-small/")
+        )
         maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rss_before = _status_kb("VmRSS")
         reset = _reset_peak_rss()
         start = time.perf_counter()
-        extract_listing(services, "https://bringatrailer.com/listing/bench-large-1/")
+        extract_listing(
+            services, ExtractionRequest("https://bringatrailer.com/listing/bench-large-1/")
+        )
         seconds = time.perf_counter() - start
         maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         hwm = _status_kb("VmHWM")
         tracemalloc.start()
-        extract_listing(services, "https://bringatrailer.com/listing/bench-large-2/")
+        extract_listing(
+            services, ExtractionRequest("https://bringatrailer.com/listing/bench-large-2/")
+        )
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         services.close()
@@ -136,7 +144,7 @@ def memory_child() -> None:
 
 
 def measure_memory(env: dict[str, str], server: Any) -> dict[str, Any]:
-    from bat_backfill.samplepages import PageSpec, render_page
+    from bat_backfill_tools.samplepages import PageSpec, render_page
 
     small = render_page(replace(PageSpec(), url="https://bringatrailer.com/listing/bench-small/"))
     server.set_listing("bench-small", small)
@@ -154,7 +162,7 @@ def measure_memory(env: dict[str, str], server: Any) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"memory child failed:\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     figures["page_bytes"] = sizes[0]
     return figures
 
@@ -168,7 +176,8 @@ def main() -> None:
         memory_child()
         return
 
-    from bat_backfill import demo, lambdas, localaws, orchestrate
+    from bat_backfill_tools import demo, localaws
+
     from bat_backfill.db.connect import connect
 
     count = args.vehicles or (48 if args.quick else 300)
@@ -185,36 +194,13 @@ def main() -> None:
         saved_env = dict(os.environ)
         os.environ.update(env)
 
-        # Time the two halves of the driver without copying it: wrap what it calls.
-        spent = {"orchestrator_s": 0.0, "queue_processor_s": 0.0, "ticks": 0, "batches": 0}
-        real_tick, real_process = orchestrate.run_orchestrator, lambdas.queue_processor
-
-        def timed_tick(*a: Any, **kw: Any) -> Any:
+        with localaws.emulated_aws() as aws_local:
+            os.environ.update(aws_local.environment())
+            say("driving the pipeline (orchestrator ticks + queue processor batches)")
             start = time.perf_counter()
-            try:
-                return real_tick(*a, **kw)
-            finally:
-                spent["orchestrator_s"] += time.perf_counter() - start
-                spent["ticks"] += 1
-
-        def timed_process(*a: Any, **kw: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return real_process(*a, **kw)
-            finally:
-                spent["queue_processor_s"] += time.perf_counter() - start
-                spent["batches"] += 1
-
-        orchestrate.run_orchestrator, lambdas.queue_processor = timed_tick, timed_process
-        try:
-            with localaws.emulated_aws() as aws_local:
-                os.environ.update(aws_local.environment())
-                say("driving the pipeline (orchestrator ticks + queue processor batches)")
-                start = time.perf_counter()
-                stats = demo.drive_pipeline(aws_local, demo.Progress(quiet=False))
-                seconds = time.perf_counter() - start
-        finally:
-            orchestrate.run_orchestrator, lambdas.queue_processor = real_tick, real_process
+            stats = demo.drive_pipeline(aws_local, demo.Progress(quiet=False))
+            seconds = time.perf_counter() - start
+        spent = {k: stats[k] for k in ("orchestrator_s", "queue_processor_s", "ticks", "batches")}
         after = demo.snapshot_vehicles(conn, samples)
         totals = demo.summarise(conn, samples, before, after, stats)["totals"]
         jobs = dict(conn.run("SELECT status, count(*) FROM bat_extraction_queue GROUP BY 1"))

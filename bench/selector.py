@@ -373,7 +373,7 @@ def explain_selector(conn: Any) -> dict[str, Any]:
     report["jit"] = bool(plan.get("JIT"))
     print_plan("selector main statement", plan)
     nodes = walk(plan["Plan"])
-    branches = next(
+    branches: list[dict[str, Any]] = next(
         (n["Plans"] for n in nodes if n["Node Type"] == "Append" and len(n.get("Plans", [])) == 3),
         [],
     )
@@ -449,7 +449,7 @@ def explain_auto_queue(conn: Any) -> dict[str, Any]:
         grouped.setdefault(first_line(plan.get("Query Text", "")), []).append(plan["_duration_ms"])
     statements = sorted(
         ({"sql": k, "calls": len(v), "total_ms": round(sum(v), 2)} for k, v in grouped.items()),
-        key=lambda x: x["total_ms"],
+        key=lambda x: float(x["total_ms"]),  # type: ignore[arg-type]
         reverse=True,
     )
     say("  auto_queue: its statements and the nested ones (auto_explain, grouped by text):")

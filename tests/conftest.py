@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pg8000.native
 import pytest
+from bat_backfill_tools import localpg
 
-from bat_backfill import localpg
 from bat_backfill.db.connect import connect
 from bat_backfill.db.migrate import migrate
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bat_backfill_tools.invoke import invoke_function
 
-from bat_backfill.cli import invoke_function
-from conftest import (
+from tests.functional.support import (
     CAYMAN,
     CAYMAN_ID,
     FERRARI,
@@ -132,5 +132,8 @@ def test_bad_extractor_events_get_a_clear_error_and_change_nothing(event, db, aw
     _two_defective_vehicles(db)
     before = db.run("SELECT * FROM vehicles ORDER BY id")
     result = invoke_function("premium_extractor", event)
-    assert result["ok"] is False and result["retryable"] is False and result["error"]
+    error = result["error"]
+    assert result["ok"] is False and error["retryable"] is False and error["message"]
+    # A malformed event is the caller's mistake; a foreign URL is a job that can never work.
+    assert error["kind"] == ("job" if "evil" in str(event.get("url")) else "bad_request")
     assert db.run("SELECT * FROM vehicles ORDER BY id") == before

@@ -11,20 +11,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from bat_backfill_tools import localpg
+from bat_backfill_tools.invoke import LocalContext, load_handler_module
+from bat_backfill_tools.pageserver import Reply
+from bat_backfill_tools.samplepages import render_page
 
-from bat_backfill import localpg
-from bat_backfill.aws import job_message_body
-from bat_backfill.cli import LocalContext
+from bat_backfill.contracts import ExtractionRequest
 from bat_backfill.db import queue as jobqueue
 from bat_backfill.db.connect import connect
 from bat_backfill.db.migrate import migrate
+from bat_backfill.errors import LeaseLostError
 from bat_backfill.extract import extract_listing
-from bat_backfill.lambdas import new_metrics, queue_processor
-from bat_backfill.pageserver import Reply
-from bat_backfill.process import InProcessExtractors, process_message
-from bat_backfill.samplepages import render_page
+from bat_backfill.process import InProcessExtractors, job_request, process_message
 from bat_backfill.services import build_services
-from conftest import (
+from tests.functional.support import (
     CAYMAN,
     CAYMAN_ID,
     FERRARI,
@@ -32,7 +32,9 @@ from conftest import (
     FERRARI_PAGE,
     add_job,
     add_vehicle,
+    job_body,
     job_row,
+    sqs_record,
     vehicle_row,
 )
 
@@ -56,8 +58,7 @@ def snapshot(db: Any) -> dict[str, Any]:
 
 
 def deliver(services: Any, job_id: int) -> dict[str, Any]:
-    body = job_message_body(job_id, FERRARI_ID, FERRARI, 75)
-    return process_message(services, body, InProcessExtractors(services)).to_dict()
+    return process_message(services, job_body(job_id), InProcessExtractors(services)).to_dict()
 
 
 # -- 1. BaT answers with an error: retried later with backoff, the vehicle untouched ---------
@@ -137,7 +138,7 @@ def test_bad_pages_fail_permanently_and_change_nothing(db, services, bat, case):
 def test_a_queue_row_with_a_foreign_url_is_never_fetched(db, services, bat):
     add_vehicle(db, FERRARI_ID, "https://evil.example/listing/x/")
     job_id = add_job(db, FERRARI_ID, "https://evil.example/listing/x/")
-    report = process_message(services, job_message_body(job_id, FERRARI_ID, "x", 75),
+    report = process_message(services, job_body(job_id, url="x"),
                              InProcessExtractors(services))  # fmt: skip
     assert report.status == "failed" and "not a BaT listing URL" in (report.error or "")
     assert bat.hits == {}
@@ -150,7 +151,7 @@ def test_worker_dying_between_the_two_steps_is_finished_by_the_redelivery(db, se
     job_id = unsold_ferrari(db)
     job = jobqueue.claim_job(db, job_id, "worker-that-dies", 600)
     assert job is not None
-    InProcessExtractors(services).listing(job)  # step 1 done, then the worker vanishes
+    InProcessExtractors(services).listing(job_request(job))  # step 1 done, then the worker vanishes
     after_step_one = snapshot(db)
     db.run("UPDATE bat_extraction_queue SET lease_expires_at = now() - interval '1 second'")
     assert jobqueue.rescue_expired(db) == 1
@@ -180,18 +181,15 @@ def test_a_transaction_that_dies_writes_nothing_and_the_retry_completes(db, serv
     db.run("CREATE TRIGGER fail_once BEFORE INSERT ON auction_events "
            "FOR EACH ROW EXECUTE FUNCTION fail_once()")  # fmt: skip
     before = snapshot(db)
-    body = job_message_body(job_id, FERRARI_ID, FERRARI, 75)
-    record = {"messageId": "m1", "receiptHandle": "r", "body": body, "attributes": {},
-              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-              "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"}  # fmt: skip
-    event = {"Records": [record]}
-    first = queue_processor(event, LocalContext("p"), services, new_metrics())
+    event = {"Records": [sqs_record(job_body(job_id))]}
+    processor = load_handler_module("queue_processor")  # one warm container for both calls
+    first = processor.handler(event, LocalContext("p"))
     assert first == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     # The rollback also undid the disarm, so the fault is still armed: disarm by hand.
     assert snapshot(db) == before
     assert job_row(db, job_id)["status"] == "pending"  # handed back, claimable again
     db.run("UPDATE fault_once SET armed = false")
-    again = queue_processor(event, LocalContext("p"), services, new_metrics())
+    again = processor.handler(event, LocalContext("p"))
     assert again == {"batchItemFailures": []}
     assert job_row(db, job_id)["status"] == "complete"
     assert vehicle_row(db, FERRARI_ID)["sale_status"] == "bid_to"
@@ -222,8 +220,8 @@ def test_a_slow_worker_that_lost_its_lease_cannot_write(db, services):
     jobqueue.rescue_expired(db)
     assert deliver(services, job_id)["status"] == "complete"  # the second worker
     settled = snapshot(db)
-    with pytest.raises(jobqueue.LeaseLostError):
-        extract_listing(services, FERRARI, vehicle_id=FERRARI_ID, job=slow)
+    with pytest.raises(LeaseLostError):
+        extract_listing(services, job_request(slow))
     assert jobqueue.complete(db, slow) is False
     assert snapshot(db) == settled
     assert job_row(db, job_id)["status"] == "complete"
@@ -292,15 +290,13 @@ def test_a_database_restart_mid_batch_fails_only_the_affected_records(
             own_cluster.start()
 
     bat.on_request = restart_once
-    services = build_services()
     records = [
-        {"messageId": f"m{j}", "receiptHandle": "r", "attributes": {}, "messageAttributes": {},
-         "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-         "awsRegion": "us-east-1",
-         "body": job_message_body(j, vid, url, 75)}
+        sqs_record(job_body(j, vid, url), f"m{j}")
         for j, vid, url in ((jobs[0], FERRARI_ID, FERRARI), (jobs[1], CAYMAN_ID, CAYMAN))
-    ]  # fmt: skip
-    first = queue_processor({"Records": records}, LocalContext("p"), services, new_metrics())
+    ]
+    # One warm container for both calls: its connection broke in the restart and must recover.
+    processor = load_handler_module("queue_processor")
+    first = processor.handler({"Records": records}, LocalContext("p"))
     assert restarted.is_set()
     assert first == {"batchItemFailures": [{"itemIdentifier": f"m{jobs[0]}"}]}
     db = connect(own_cluster.url)
@@ -309,14 +305,13 @@ def test_a_database_restart_mid_batch_fails_only_the_affected_records(
         "pending", "complete"]  # fmt: skip
     assert db.run("SELECT count(*) FROM vehicle_audit WHERE vehicle_id = CAST(:id AS uuid)",
                   id=FERRARI_ID)[0][0] == 0  # fmt: skip
-    retry = queue_processor({"Records": records[:1]}, LocalContext("p"), services, new_metrics())
+    retry = processor.handler({"Records": records[:1]}, LocalContext("p"))
     assert retry == {"batchItemFailures": []}
     assert [r[0] for r in db.run("SELECT status FROM bat_extraction_queue ORDER BY id")] == [
         "complete", "complete"]  # fmt: skip
     assert db.run("SELECT sale_status, sale_price FROM vehicles WHERE id = CAST(:id AS uuid)",
                   id=FERRARI_ID) == [["bid_to", None]]  # fmt: skip
     db.close()
-    services.close()
 
 
 # -- 8. Re-extraction never loses good data ------------------------------------------------
@@ -327,7 +322,7 @@ def test_a_page_that_no_longer_states_a_field_keeps_the_stored_value(db, service
     db.run("UPDATE vehicles SET color = 'Rosso Corsa'")
     silent = dataclasses.replace(FERRARI_PAGE, exterior_color=None, mileage=None)
     bat.set_listing(FERRARI_SLUG, render_page(silent))
-    extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
     row = vehicle_row(db, FERRARI_ID)
     assert (row["color"], row["mileage"], row["mileage_unit"]) == ("Rosso Corsa", 58_000, "miles")
 
@@ -335,12 +330,12 @@ def test_a_page_that_no_longer_states_a_field_keeps_the_stored_value(db, service
 def test_a_different_vin_is_recorded_as_a_conflict_and_overwrites_nothing(db, services):
     unsold_ferrari(db)
     db.run("UPDATE vehicles SET vin = '1HGCM82633A004352'")
-    result, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    result, _ = extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
     assert result.conflicts == ["vin"]
     assert vehicle_row(db, FERRARI_ID)["vin"] == "1HGCM82633A004352"
     conflict = db.run("SELECT old_value, new_value, source_url FROM vehicle_audit "
                       "WHERE action = 'conflict'")  # fmt: skip
     assert conflict == [["1HGCM82633A004352", FERRARI_PAGE.vin, FERRARI]]
-    again, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    again, _ = extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
     assert again.conflicts == []  # the same disagreement is recorded once
     assert db.run("SELECT count(*) FROM vehicle_audit WHERE action = 'conflict'")[0][0] == 1

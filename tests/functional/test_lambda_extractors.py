@@ -7,12 +7,19 @@ import json
 from typing import Any
 
 import pytest
+from bat_backfill_tools.invoke import invoke_function
+from bat_backfill_tools.pageserver import Reply
 
-from bat_backfill.aws import job_message_body
-from bat_backfill.cli import invoke_function
-from bat_backfill.pageserver import Reply
 from bat_backfill.process import LambdaExtractors, process_message
-from conftest import FERRARI, FERRARI_ID, add_job, add_vehicle, job_row, vehicle_row
+from tests.functional.support import (
+    FERRARI,
+    FERRARI_ID,
+    add_job,
+    add_vehicle,
+    job_body,
+    job_row,
+    vehicle_row,
+)
 
 
 class LocalLambda:
@@ -34,7 +41,7 @@ class LocalLambda:
 
 def deliver(services: Any, client: LocalLambda, job_id: int) -> Any:
     extractors = LambdaExtractors(client, "premium_extractor", "comments_extractor")
-    return process_message(services, job_message_body(job_id, FERRARI_ID, FERRARI, 75),
+    return process_message(services, job_body(job_id),
                            extractors)  # fmt: skip
 
 

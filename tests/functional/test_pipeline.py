@@ -7,15 +7,15 @@ import threading
 from typing import Any
 
 import pytest
+from bat_backfill_tools.invoke import LocalContext, load_handler_module
+from bat_backfill_tools.pageserver import Reply
 from botocore.stub import Stubber
 
 from bat_backfill import aws as awsio
-from bat_backfill.cli import LocalContext
-from bat_backfill.lambdas import new_metrics, queue_processor
+from bat_backfill.contracts import ExtractionRequest, JobMessage
 from bat_backfill.orchestrate import run_orchestrator
-from bat_backfill.pageserver import Reply
 from bat_backfill.redrive import redrive
-from conftest import (
+from tests.functional.support import (
     CAYMAN,
     CAYMAN_ID,
     FERRARI,
@@ -29,8 +29,16 @@ from conftest import (
 )
 
 
-def process(services: Any, event: dict[str, Any]) -> dict[str, Any]:
-    return queue_processor(event, LocalContext("queue_processor"), services, new_metrics())
+def process(event: dict[str, Any], timeout_ms: int = 900_000) -> dict[str, Any]:
+    """The queue processor's real handler, configured by the test's environment."""
+    handler = load_handler_module("queue_processor").handler
+    result: dict[str, Any] = handler(event, LocalContext("queue_processor", timeout_ms))
+    return result
+
+
+def message(job_id: int, vehicle_id: str = "v", url: str = "u", priority: int = 75) -> Any:
+    """A job message to send now (no delay)."""
+    return (JobMessage(job_id, vehicle_id, url, priority), 0)
 
 
 def two_jobs(db: Any) -> tuple[int, int]:
@@ -42,13 +50,11 @@ def two_jobs(db: Any) -> tuple[int, int]:
 def test_one_failing_record_is_reported_alone(db, aws, services):
     high, backfill = two_jobs(db)
     for job_id in (high, backfill):
-        awsio.send_jobs(
-            aws.sqs, aws.backfill_queue_url, [awsio.OutgoingMessage(job_id, "v", "u", 75, 0)]
-        )
+        awsio.send_jobs(aws.sqs, aws.backfill_queue_url, [message(job_id, "v", "u", 75)])
     aws.sqs.send_message(QueueUrl=aws.backfill_queue_url, MessageBody='{"not": "a job"}')
     messages = drain(aws.sqs, aws.backfill_queue_url)
     poison = next(m["MessageId"] for m in messages if "not" in m["Body"])
-    result = process(services, sqs_event(messages, aws.backfill_queue_url))
+    result = process(sqs_event(messages, aws.backfill_queue_url))
     assert result == {"batchItemFailures": [{"itemIdentifier": poison}]}
     assert job_row(db, high)["status"] == job_row(db, backfill)["status"] == "complete"
 
@@ -156,36 +162,31 @@ def dlq_depth(aws: Any) -> int:
     return awsio.queue_depth(aws.sqs, aws.dlq_url)["ApproximateNumberOfMessages"]
 
 
-def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(db, aws, services):
+def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(
+    db, aws, services, monkeypatch, lambda_env
+):
     high, _ = two_jobs(db)
     db.run("UPDATE bat_extraction_queue SET dispatched_at = now() WHERE id = :id", id=high)
-    awsio.send_jobs(
-        aws.sqs, aws.high_queue_url, [awsio.OutgoingMessage(high, FERRARI_ID, FERRARI, 100, 0)]
-    )
+    awsio.send_jobs(aws.sqs, aws.high_queue_url, [message(high, FERRARI_ID, FERRARI, 100)])
     # Every delivery crashes the processor: its database cannot be reached.
-    broken = type(services)(
-        settings=services.settings,
-        http=services.http,
-        s3=services.s3,
-        sqs=services.sqs,
-        database_url="postgresql://nobody@127.0.0.1:1/none",
-    )
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     for _ in range(5):
         got = aws.sqs.receive_message(
             QueueUrl=aws.high_queue_url, VisibilityTimeout=0, AttributeNames=["All"]
         )["Messages"]
-        result = process(broken, sqs_event(got, aws.high_queue_url))
+        result = process(sqs_event(got, aws.high_queue_url))
         assert result["batchItemFailures"] == [{"itemIdentifier": got[0]["MessageId"]}]
     # The receive past maxReceiveCount moves the message to the DLQ.
     assert aws.sqs.receive_message(QueueUrl=aws.high_queue_url).get("Messages") is None
     assert dlq_depth(aws) == 1
+    monkeypatch.setenv("DATABASE_URL", lambda_env["DATABASE_URL"])
 
     report = redrive(services)
     assert (report.moved, report.jobs_reset, report.method) == (1, 1, "receive-send-delete")
     assert dlq_depth(aws) == 0
     back = drain(aws.sqs, aws.high_queue_url, delete=False)
     assert [json.loads(m["Body"])["job_id"] for m in back] == [high]
-    assert process(services, sqs_event(back, aws.high_queue_url)) == {"batchItemFailures": []}
+    assert process(sqs_event(back, aws.high_queue_url)) == {"batchItemFailures": []}
     assert job_row(db, high)["status"] == "complete"
     assert vehicle_row(db, FERRARI_ID)["sale_status"] == "bid_to"
 
@@ -195,7 +196,7 @@ def test_redrive_uses_the_sqs_move_task_where_available(db, aws, services):
     db.run(
         "UPDATE bat_extraction_queue SET status = 'failed', attempts = 5 WHERE id = :id", id=high
     )
-    body = awsio.job_message_body(high, FERRARI_ID, FERRARI, 100)
+    body = JobMessage(high, FERRARI_ID, FERRARI, 100).to_body()
     aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=body)
     dlq_arn = awsio.queue_arn(aws.sqs, aws.dlq_url)
     with Stubber(services.sqs) as stub:
@@ -226,7 +227,7 @@ def test_force_process_claims_best_jobs_and_honours_max_attempts(db, aws, servic
     high, backfill = two_jobs(db)
     bat.set_listing("2009-porsche-cayman-46", Reply(503, b"busy"))
     event = {"batchSize": 5, "maxAttempts": 1}
-    result = process(services, event)
+    result = process(event)
     assert [j["job_id"] for j in result["jobs"]] == [high, backfill]
     assert result["by_status"] == {"complete": 1, "failed": 1}
     failed = job_row(db, backfill)
@@ -239,7 +240,7 @@ def test_force_process_claims_best_jobs_and_honours_max_attempts(db, aws, servic
 def test_force_process_rejects_bad_parameters(db, aws, services, event):
     two_jobs(db)
     with pytest.raises(ValueError, match=r"batchSize|maxAttempts"):
-        process(services, event)
+        process(event)
     assert {r[0] for r in db.run("SELECT status FROM bat_extraction_queue")} == {"pending"}
 
 
@@ -247,8 +248,8 @@ def test_a_fresh_snapshot_is_reused_instead_of_fetching_again(db, aws, services,
     from bat_backfill.extract import extract_listing
 
     add_vehicle(db, FERRARI_ID, FERRARI)
-    first, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
-    again, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    first, _ = extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
+    again, _ = extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
     assert (first.reused_snapshot, again.reused_snapshot) == (False, True)
     assert again.snapshot_key == first.snapshot_key
     assert bat.hits == {"/listing/2001-ferrari-360-spider-89/": 1}
@@ -256,7 +257,7 @@ def test_a_fresh_snapshot_is_reused_instead_of_fetching_again(db, aws, services,
     services.settings = type(services.settings)(
         **{**services.settings.__dict__, "snapshot_max_age_seconds": 0}
     )
-    late, _ = extract_listing(services, FERRARI, vehicle_id=FERRARI_ID)
+    late, _ = extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
     assert late.reused_snapshot is False
     assert bat.hits == {"/listing/2001-ferrari-360-spider-89/": 2}
 
@@ -266,14 +267,11 @@ def test_records_are_handed_back_untouched_when_the_timeout_is_near(db, aws, ser
     awsio.send_jobs(
         aws.sqs,
         aws.backfill_queue_url,
-        [awsio.OutgoingMessage(j, "v", "u", 75, 0) for j in (high, backfill)],
+        [message(j, "v", "u", 75) for j in (high, backfill)],
     )
     messages = drain(aws.sqs, aws.backfill_queue_url)
     # Ten seconds left, under the 30 s safety margin: nothing is started.
-    context = LocalContext("queue_processor", timeout_ms=10_000)
-    result = queue_processor(
-        sqs_event(messages, aws.backfill_queue_url), context, services, new_metrics()
-    )
+    result = process(sqs_event(messages, aws.backfill_queue_url), timeout_ms=10_000)
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
         m["MessageId"] for m in messages
     )

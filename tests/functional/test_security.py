@@ -6,11 +6,19 @@ import dataclasses
 import json
 from urllib.parse import urlsplit
 
-from bat_backfill.aws import job_message_body
-from bat_backfill.cli import invoke_function
+from bat_backfill_tools.invoke import invoke_function
+from bat_backfill_tools.samplepages import SampleComment, render_page
+
 from bat_backfill.process import InProcessExtractors, process_message
-from bat_backfill.samplepages import SampleComment, render_page
-from conftest import FERRARI, FERRARI_ID, FERRARI_PAGE, add_job, add_vehicle, job_row
+from tests.functional.support import (
+    FERRARI,
+    FERRARI_ID,
+    FERRARI_PAGE,
+    add_job,
+    add_vehicle,
+    job_body,
+    job_row,
+)
 
 HOSTILE = [
     "Robert'); DROP TABLE vehicles;--",
@@ -33,7 +41,7 @@ def test_hostile_strings_in_pages_are_stored_as_plain_data(db, services, bat):
         ),
     )
     bat.set_listing("2001-ferrari-360-spider-89", render_page(page))
-    report = process_message(services, job_message_body(job_id, FERRARI_ID, FERRARI, 75),
+    report = process_message(services, job_body(job_id),
                              InProcessExtractors(services))  # fmt: skip
     assert report.status == "complete"
     assert job_row(db, job_id)["status"] == "complete"
@@ -88,11 +96,11 @@ def test_database_credentials_come_from_the_secret_and_are_never_logged(
 def test_a_redirect_to_another_site_is_never_followed(db, services, bat):
     add_vehicle(db, FERRARI_ID, FERRARI)
     job_id = add_job(db, FERRARI_ID, FERRARI)
-    from bat_backfill.pageserver import Reply
+    from bat_backfill_tools.pageserver import Reply
 
     bat.set_listing("2001-ferrari-360-spider-89",
                     Reply(302, b"", {"Location": "https://evil.example/wp-admin/"}))  # fmt: skip
-    report = process_message(services, job_message_body(job_id, FERRARI_ID, FERRARI, 75),
+    report = process_message(services, job_body(job_id),
                              InProcessExtractors(services))  # fmt: skip
     assert report.status == "failed" and "not a BaT listing URL" in (report.error or "")
     assert list(bat.hits) == ["/listing/2001-ferrari-360-spider-89/"]

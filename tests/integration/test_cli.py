@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from bat_backfill_tools.cli import main
+from bat_backfill_tools.samplepages import PageSpec, render_page
 
-from bat_backfill.cli import main
 from bat_backfill.models import LISTING_KEYS, Outcome
-from bat_backfill.samplepages import PageSpec, render_page
 
 URL = "https://bringatrailer.com/listing/1995-porsche-993-carrera-7/"
 VID = "11111111-2222-4333-8444-555555555555"
@@ -170,7 +170,7 @@ def test_demo_repairs_every_planted_defect(db, db_url, capsys, monkeypatch):
 def test_settings_come_from_flags_then_environment_then_config_file(tmp_path, monkeypatch):
     import argparse
 
-    from bat_backfill.cli import resolve_settings
+    from bat_backfill_tools.cli import resolve_settings
 
     config = tmp_path / "bat-backfill.toml"
     config.write_text(

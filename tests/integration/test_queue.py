@@ -9,8 +9,10 @@ from typing import Any
 import pg8000.native
 import pytest
 
+from bat_backfill.contracts import Lease
 from bat_backfill.db import queue
 from bat_backfill.db.connect import connect
+from bat_backfill.errors import LeaseLostError
 from bat_backfill.jobs import BackoffPolicy
 from bat_backfill.models import Job, JobStatus, Priority
 
@@ -150,13 +152,12 @@ def test_claim_job_takes_only_a_claimable_named_job(db: pg8000.native.Connection
     assert queue.claim_job(db, job_id, "w", 60, force=True) is None  # complete
 
 
-def test_claim_batch_takes_the_best_due_jobs(db: pg8000.native.Connection) -> None:
+def test_claim_next_takes_the_best_due_jobs_in_order(db: pg8000.native.Connection) -> None:
     ids = [add_job(db, p) for p in (75, 100, 75, 100, 75)]
-    first = queue.claim_batch(db, "w", 60, 3)
-    assert [j.id for j in first] == [ids[1], ids[3], ids[0]]
-    assert all(j.status is JobStatus.PROCESSING and j.attempts == 1 for j in first)
-    assert [j.id for j in queue.claim_batch(db, "w", 60, 3)] == [ids[2], ids[4]]
-    assert queue.claim_batch(db, "w", 60, 3) == []
+    claimed = [queue.claim_next(db, "w", 60) for _ in ids]
+    assert [j.id for j in claimed if j] == [ids[1], ids[3], ids[0], ids[2], ids[4]]
+    assert all(j and j.status is JobStatus.PROCESSING and j.attempts == 1 for j in claimed)
+    assert queue.claim_next(db, "w", 60) is None
 
 
 def test_concurrent_claimers_claim_every_job_exactly_once(db_url: str) -> None:
@@ -222,16 +223,16 @@ def test_a_rescued_stale_worker_is_fenced_out(db: pg8000.native.Connection) -> N
         None,
     )
 
-    with pytest.raises(queue.LeaseLostError):
-        queue.assert_lease(db, stale)
+    with pytest.raises(LeaseLostError):
+        queue.assert_lease(db, Lease(stale.id, stale.lease_generation))
     assert not queue.complete(db, stale)
     assert queue.fail(db, stale, "late", retryable=True, policy=POLICY, rand=0.5) is None
-    assert not queue.release(db, stale)
+    assert not queue.hand_back(db, stale, "late")
     assert row(db, job_id)["status"] == "pending"
 
     fresh = claim(db, "new-worker", now=later)
     assert fresh.lease_generation > stale.lease_generation
-    queue.assert_lease(db, fresh)
+    queue.assert_lease(db, Lease(fresh.id, fresh.lease_generation))
     assert queue.complete(db, fresh)
     assert row(db, job_id)["status"] == "complete"
     assert queue.rescue_expired(db, now=later + timedelta(hours=1)) == 0
@@ -250,7 +251,7 @@ def test_the_lease_check_holds_off_a_rescue_until_the_writer_commits(db_url: str
         job_id = add_job(worker)
         job = claim(worker)
         worker.run("START TRANSACTION")
-        queue.assert_lease(worker, job)  # row locked until COMMIT
+        queue.assert_lease(worker, Lease(job.id, job.lease_generation))  # row locked until COMMIT
         later = db_now(orchestrator) + timedelta(hours=1)
         assert queue.rescue_expired(orchestrator, now=later) == 0  # skipped, not waited for
         assert queue.complete(worker, job)
@@ -260,23 +261,6 @@ def test_the_lease_check_holds_off_a_rescue_until_the_writer_commits(db_url: str
     finally:
         worker.close()
         orchestrator.close()
-
-
-def test_release_hands_the_job_back_without_counting_the_attempt(
-    db: pg8000.native.Connection,
-) -> None:
-    job_id = add_job(db)
-    queue.select_for_dispatch(db, 10, 600)
-    job = claim(db)
-    assert queue.release(db, job)
-    released = row(db, job_id)
-    assert (released["status"], released["attempts"], released["dispatched_at"]) == (
-        "pending",
-        0,
-        None,
-    )
-    assert not queue.release(db, job)
-    assert claim(db).attempts == 1
 
 
 # ------------------------------------------------------------------ failures

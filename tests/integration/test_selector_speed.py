@@ -30,7 +30,10 @@ def install_0003_selector(db: pg8000.native.Connection) -> None:
 
 
 def selection(db: pg8000.native.Connection, function: str, limit: int) -> list[list[Any]]:
-    return db.run(f"SELECT vehicle_id::text, reason, bat_url FROM {function}(:n, 75)", n=limit)
+    rows: list[list[Any]] = db.run(
+        f"SELECT vehicle_id::text, reason, bat_url FROM {function}(:n, 75)", n=limit
+    )
+    return rows
 
 
 def add_vehicle(db: pg8000.native.Connection, rnd: random.Random, **columns: Any) -> str:
@@ -382,7 +385,8 @@ def test_claims_and_dispatch_marks_do_not_fire_the_hold_trigger(
     trigger = "backfill_candidates_after_queue_update"
 
     def explained(name: str, **params: Any) -> list[list[Any]]:
-        return db.run("EXPLAIN (ANALYZE, COSTS OFF) " + query(name), **params)
+        rows: list[list[Any]] = db.run("EXPLAIN (ANALYZE, COSTS OFF) " + query(name), **params)
+        return rows
 
     plan = explained("select_for_dispatch", now=None, limit=10, redispatch_after_seconds=600)
     assert trigger_calls(plan, trigger) == 0

@@ -4,7 +4,8 @@ import httpx
 import pytest
 
 from bat_backfill.errors import FetchError, InvalidListingUrlError, PageRejectedError
-from bat_backfill.web import fetch_page, parse_listing_url
+from bat_backfill.urls import parse_listing_url
+from bat_backfill.web import fetch_page
 
 URL = "https://bringatrailer.com/listing/2009-porsche-cayman-46/"
 

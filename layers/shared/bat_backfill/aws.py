@@ -1,4 +1,5 @@
-"""The only code that talks to AWS: page snapshots in S3, job messages in SQS, DLQ redrive."""
+"""The only code that talks to AWS: snapshots in S3, job messages in SQS, DLQ redrive, the
+database secret and synchronous calls of the extractor functions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from .contracts import JobMessage
+
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -56,25 +60,11 @@ def load_snapshot(s3: S3Client, bucket: str, key: str) -> str | None:
     return gzip.decompress(body).decode("utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    job_id: int
-    vehicle_id: str
-    url: str
-    priority: int
-    delay_seconds: int
-
-
-def job_message_body(job_id: int, vehicle_id: str, url: str, priority: int) -> str:
-    return json.dumps(
-        {"job_id": job_id, "vehicle_id": vehicle_id, "url": url, "priority": priority},
-        separators=(",", ":"),
-    )
-
-
-def send_jobs(sqs: SQSClient, queue_url: str, messages: Iterable[OutgoingMessage]) -> list[int]:
-    """Send job messages in batches of 10; returns the job ids SQS refused."""
-    batch: list[OutgoingMessage] = []
+def send_jobs(
+    sqs: SQSClient, queue_url: str, messages: Iterable[tuple[JobMessage, int]]
+) -> list[int]:
+    """Send (message, delay seconds) pairs in batches of 10; the job ids SQS did not take."""
+    batch: list[tuple[JobMessage, int]] = []
     refused: list[int] = []
 
     def flush() -> None:
@@ -85,15 +75,15 @@ def send_jobs(sqs: SQSClient, queue_url: str, messages: Iterable[OutgoingMessage
             Entries=[
                 {
                     "Id": str(m.job_id),
-                    "MessageBody": job_message_body(m.job_id, m.vehicle_id, m.url, m.priority),
+                    "MessageBody": m.to_body(),
                     # SQS caps DelaySeconds at 15 minutes.
-                    "DelaySeconds": max(0, min(900, m.delay_seconds)),
+                    "DelaySeconds": max(0, min(900, delay)),
                     "MessageAttributes": {
                         "priority": {"DataType": "Number", "StringValue": str(m.priority)},
                         "job_id": {"DataType": "Number", "StringValue": str(m.job_id)},
                     },
                 }
-                for m in batch
+                for m, delay in batch
             ],
         )
         refused.extend(int(f["Id"]) for f in result.get("Failed", []))
@@ -222,20 +212,29 @@ def _priority_of(body: str, attributes: dict[str, Any]) -> int:
         return 75
 
 
-def lambda_sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
-    """A message received with boto3, shaped as the SQS event source mapping delivers it."""
-    arn = "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {
-            k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType")}
-            for k, v in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": "us-east-1",
-    }
+def read_secret_json(secret_arn: str, *, max_age_seconds: int = 300) -> dict[str, Any]:
+    """A JSON secret from Secrets Manager, cached per warm container by Powertools."""
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(secret_arn, transform="json", max_age=max_age_seconds)
+    if not isinstance(value, dict):
+        raise ValueError("the secret must hold a JSON object")
+    return value
+
+
+def invoke_function(lambda_client: LambdaClient, function: str, payload: dict[str, Any]) -> Any:
+    """Call a function synchronously and return what it returned.
+
+    A crash inside it (FunctionError) raises RuntimeError: the caller's own retry (SQS
+    redelivery) handles it, as it would a crash in this process.
+    """
+    response = lambda_client.invoke(
+        FunctionName=function,
+        InvocationType="RequestResponse",
+        Payload=json.dumps(payload).encode(),
+    )
+    body = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        detail = body.get("errorMessage", body) if isinstance(body, dict) else body
+        raise RuntimeError(f"{function} failed: {str(detail)[:500]}")
+    return body

@@ -1,13 +1,48 @@
-"""Errors that end a job, each saying whether trying again later can help."""
+"""Expected failures, each saying whether a later attempt may succeed."""
 
 from __future__ import annotations
 
 
-class JobError(Exception):
-    """A job could not finish; `retryable` says whether a later attempt may succeed."""
+class BatBackfillError(Exception):
+    """A failure the system expects and reports in one line; anything else is a crash."""
+
+
+class EventError(BatBackfillError, ValueError):
+    """A Lambda event or request is malformed; the message names the field and why."""
+
+
+class LeaseLostError(BatBackfillError):
+    """The job's lease was rescued or taken over: this worker must not write its results."""
+
+
+class JobError(BatBackfillError):
+    """A job could not finish; `retryable` says whether a later attempt may succeed and
+    `throttled` that BaT asked us to slow down."""
 
     retryable: bool = False
     throttled: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        throttled: bool | None = None,
+        status: int | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+        if throttled is not None:
+            self.throttled = throttled
+        self.status = status
+        self._kind = kind
+
+    @property
+    def kind(self) -> str:
+        """The error's class name, kept when the error crossed from another function."""
+        return self._kind or type(self).__name__
 
 
 class InvalidListingUrlError(JobError):
@@ -16,14 +51,6 @@ class InvalidListingUrlError(JobError):
 
 class FetchError(JobError):
     """BaT did not give us the page."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, retryable: bool, throttled: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-        self.throttled = throttled
 
 
 class PageRejectedError(JobError):

@@ -6,14 +6,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import aws
+from .contracts import ExtractionRequest
 from .db import queue as jobqueue
 from .db import vehicles
-from .errors import JobError, PageRejectedError, VehicleNotFoundError
-from .models import CommentKind, Job, JobStatus
+from .errors import PageRejectedError, VehicleNotFoundError
+from .models import CommentKind
 from .parsing import ListingParseError, parse_comments, parse_listing
 from .repair import plan_repair
 from .services import Services
-from .web import fetch_page, listing_slug, parse_listing_url
+from .urls import listing_slug, parse_listing_url
+from .web import fetch_page
 
 
 @dataclass(frozen=True)
@@ -55,21 +57,6 @@ class CommentsResult:
         return asdict(self)
 
 
-def fence(job_id: int | None, generation: int | None, vehicle_id: str, url: str) -> Job | None:
-    """The lease a caller holds, rebuilt from an event, for the fencing check."""
-    if job_id is None or generation is None:
-        return None
-    return Job(
-        id=job_id,
-        vehicle_id=vehicle_id,
-        bat_url=url,
-        priority=0,
-        status=JobStatus.PROCESSING,
-        attempts=0,
-        lease_generation=generation,
-    )
-
-
 def obtain_page(
     services: Services, url: str, *, vehicle_id: str | None = None, allow_reuse: bool = True
 ) -> PageSource:
@@ -79,7 +66,7 @@ def obtain_page(
     slug = listing_slug(url)
     bucket = settings.snapshot_bucket
     if allow_reuse and vehicle_id and s3 is not None and bucket:
-        latest = vehicles.latest_snapshot_key(services.db(), vehicle_id, url)
+        latest = vehicles.latest_snapshot_key(services.db.connection(), vehicle_id, url)
         taken = aws.snapshot_time(latest) if latest else None
         age = (services.clock() - taken).total_seconds() if taken else None
         if latest and age is not None and age < settings.snapshot_max_age_seconds:
@@ -97,22 +84,19 @@ def obtain_page(
 
 
 def extract_listing(
-    services: Services,
-    url: str,
-    *,
-    vehicle_id: str | None = None,
-    job: Job | None = None,
+    services: Services, request: ExtractionRequest
 ) -> tuple[ListingResult, PageSource]:
     """Fetch (or reuse) the page, parse it and repair the vehicle in one fenced transaction."""
-    canonical = parse_listing_url(url)
+    canonical = parse_listing_url(request.url)
+    vehicle_id, lease = request.vehicle_id, request.lease
     source = obtain_page(services, canonical, vehicle_id=vehicle_id)
     try:
         listing = parse_listing(source.html, url=canonical)
     except ListingParseError as exc:
         raise PageRejectedError(f"{canonical}: {exc}") from exc
-    with services.transaction() as conn:
-        if job is not None:
-            jobqueue.assert_lease(conn, job)
+    with services.db.transaction() as conn:
+        if lease is not None:
+            jobqueue.assert_lease(conn, lease)
         vid = vehicle_id or vehicles.find_vehicle_by_url(conn, canonical)
         if vid is None:
             vid = vehicles.create_vehicle(conn, canonical, title=listing.title, year=listing.year)
@@ -126,7 +110,7 @@ def extract_listing(
             plan,
             source_url=canonical,
             snapshot_key=source.snapshot_key,
-            job_id=job.id if job else None,
+            job_id=lease.job_id if lease else None,
         )
         vehicles.save_auction_event(conn, vid, listing, snapshot_key=source.snapshot_key)
     result = ListingResult(
@@ -146,16 +130,14 @@ def extract_listing(
 
 
 def extract_comments(
-    services: Services,
-    vehicle_id: str,
-    url: str,
-    *,
-    snapshot_key: str | None = None,
-    html: str | None = None,
-    job: Job | None = None,
+    services: Services, request: ExtractionRequest, *, html: str | None = None
 ) -> CommentsResult:
-    """Comments and bids from the listing's snapshot (fetching only when there is none)."""
-    canonical = parse_listing_url(url)
+    """Comments and bids from the listing's snapshot (fetching only when there is none); the
+    request must name the vehicle."""
+    canonical = parse_listing_url(request.url)
+    vehicle_id, snapshot_key, lease = request.vehicle_id, request.snapshot_key, request.lease
+    if vehicle_id is None:
+        raise VehicleNotFoundError("the comments extractor needs the vehicle_id")
     s3, bucket = services.s3, services.settings.snapshot_bucket
     if html is None and snapshot_key and s3 is not None and bucket:
         html = aws.load_snapshot(s3, bucket, snapshot_key)
@@ -166,9 +148,9 @@ def extract_comments(
         comments = parse_comments(html)
     except ListingParseError as exc:
         raise PageRejectedError(f"{canonical}: {exc}") from exc
-    with services.transaction() as conn:
-        if job is not None:
-            jobqueue.assert_lease(conn, job)
+    with services.db.transaction() as conn:
+        if lease is not None:
+            jobqueue.assert_lease(conn, lease)
         new = vehicles.save_comments(conn, vehicle_id, canonical, comments)
     return CommentsResult(
         vehicle_id=vehicle_id,
@@ -180,15 +162,3 @@ def extract_comments(
         new=new,
         snapshot_key=snapshot_key,
     )
-
-
-def error_payload(exc: JobError) -> dict[str, Any]:
-    """How an extractor Lambda reports a job error to its caller (never raised across)."""
-    return {
-        "ok": False,
-        "error": str(exc)[:1000],
-        "error_type": type(exc).__name__,
-        "retryable": exc.retryable,
-        "throttled": exc.throttled,
-        "status": getattr(exc, "status", None),
-    }

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import aws
+from .contracts import JobMessage
 from .db import queue as jobqueue
-from .db import vehicles
-from .db.queries import query, run_named
-from .discovery import ResultsPageError, parse_results_page
+from .db import runs, vehicles
 from .dispatch import dispatch_budget, plan_dispatch
 from .errors import JobError
 from .models import Priority
+from .parsing.results import ResultsPageError, parse_results_page
 from .services import Services
-from .web import fetch_page, parse_results_url, results_url
+from .urls import parse_results_url, results_url
+from .web import fetch_page
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +41,21 @@ def _step(
         report.steps[name] = {"ok": True, **fn()}
     except Exception as exc:
         log.exception("orchestrator step %s failed", name)
-        services.reset_db()
+        services.db.reset()
         report.steps[name] = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
         report.status = "partial"
 
 
 def auto_queue(services: Services) -> dict[str, Any]:
     s = services.settings
-    row = services.db().run(
-        query("auto_queue"), batch_size=s.backfill_batch_size, priority=s.backfill_priority
-    )[0]
-    return {"queued": int(row[0]), "skipped": int(row[1])}
+    queued, skipped = runs.auto_queue_backfills(
+        services.db.connection(), s.backfill_batch_size, s.backfill_priority
+    )
+    return {"queued": queued, "skipped": skipped}
 
 
 def rescue(services: Services) -> dict[str, Any]:
-    return {"rescued": jobqueue.rescue_expired(services.db())}
+    return {"rescued": jobqueue.rescue_expired(services.db.connection())}
 
 
 def discover(services: Services) -> dict[str, Any]:
@@ -77,13 +77,13 @@ def discover(services: Services) -> dict[str, Any]:
         except ResultsPageError as exc:
             raise JobError(f"{page.url}: {exc}") from exc
         seen += len(results.listings)
-        conn = services.db()
-        urls = [d.url for d in results.listings]
-        unknown = {row[0] for row in run_named(conn, "unknown_urls", urls=urls)}
+        unknown = vehicles.unknown_listing_urls(
+            services.db.connection(), [d.url for d in results.listings]
+        )
         for found in results.listings:
             if found.url not in unknown:
                 continue
-            with services.transaction() as tx:
+            with services.db.transaction() as tx:
                 vid = vehicles.create_vehicle(tx, found.url, title=found.title, year=found.year)
                 jobqueue.enqueue(tx, vid, found.url, Priority.NEW_LISTING, "new_listing")
             queued += 1
@@ -97,13 +97,13 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
     sqs = services.sqs
     if sqs is None or not (s.high_queue_url and s.backfill_queue_url):
         return {"dispatched": 0, "note": "no SQS queues configured"}
-    conn = services.db()
-    if not run_named(conn, "try_dispatch_lock")[0][0]:
-        # Another run is dispatching right now; sending more would break the rate.
-        return {"dispatched": 0, "note": "another run holds the dispatch lock"}
-    try:
+    conn = services.db.connection()
+    with runs.dispatch_lock(conn) as held:
+        if not held:
+            # Another run is dispatching right now; sending more would break the rate.
+            return {"dispatched": 0, "note": "another run holds the dispatch lock"}
         interval = s.schedule_minutes * 60
-        in_flight = int(run_named(conn, "in_flight", seconds=interval)[0][0])
+        in_flight = runs.jobs_in_flight(conn, interval)
         budget = dispatch_budget(
             interval_seconds=interval,
             request_interval_seconds=s.request_interval_seconds,
@@ -121,15 +121,15 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
                 sqs,
                 url,
                 (
-                    aws.OutgoingMessage(
-                        d.job.id, d.job.vehicle_id, d.job.bat_url, d.job.priority, d.delay_seconds
+                    (
+                        JobMessage(d.job.id, d.job.vehicle_id, d.job.bat_url, d.job.priority),
+                        d.delay_seconds,
                     )
                     for d in plan
                     if d.high is high
                 ),
             )
-        if refused:
-            run_named(conn, "undispatch", ids=refused)
+        runs.undispatch(conn, refused)
         return {
             "dispatched": len(plan) - len(set(refused) & planned),
             "high": sum(1 for d in plan if d.high),
@@ -138,17 +138,15 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
             "in_flight": in_flight,
             "last_delay_seconds": plan[-1].delay_seconds if plan else 0,
         }
-    finally:
-        run_named(conn, "release_dispatch_lock")
 
 
 def run_orchestrator(services: Services) -> RunReport:
     """Steps 0-4; each failing step is recorded and the others still run."""
     report = RunReport()
     try:
-        report.run_id = int(services.db().run(query("start_run"))[0][0])
+        report.run_id = runs.start_run(services.db.connection())
     except Exception as exc:
-        services.reset_db()
+        services.db.reset()
         report.status = "failed"
         report.steps["record"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         return report
@@ -160,49 +158,19 @@ def run_orchestrator(services: Services) -> RunReport:
         requests = services.settings.discovery_max_pages
     _step(report, "dispatch", services, lambda: dispatch(services, other_requests=requests))
     try:
-        conn = services.db()
+        conn = services.db.connection()
         report.queue_depths = jobqueue.queue_depths(conn)
         if all(not step["ok"] for step in report.steps.values()):
             report.status = "failed"
-        run_named(
+        runs.finish_run(
             conn,
-            "finish_run",
-            run_id=report.run_id,
+            report.run_id,
             status=report.status,
-            steps=json.dumps(report.steps),
-            depths=json.dumps(report.queue_depths),
-            error=None,
+            steps=report.steps,
+            depths=report.queue_depths,
         )
     except Exception as exc:
-        services.reset_db()
+        services.db.reset()
         report.status = "failed"
         report.steps["record"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     return report
-
-
-def run_metrics(report: RunReport) -> dict[str, float]:
-    """The numbers a run emits as CloudWatch metrics (the same ones its row holds)."""
-    steps = report.steps
-    metrics: dict[str, float] = {
-        "OrchestratorRunSucceeded": 1.0 if report.status == "ok" else 0.0,
-        "BackfillsQueued": float(steps.get("auto_queue", {}).get("queued", 0)),
-        "LeasesRescued": float(steps.get("rescue", {}).get("rescued", 0)),
-        "NewListingsQueued": float(steps.get("discover", {}).get("queued", 0)),
-        "JobsDispatched": float(steps.get("dispatch", {}).get("dispatched", 0)),
-        "FailedSteps": float(sum(1 for s in steps.values() if not s.get("ok"))),
-    }
-    pending = {75: 0, 100: 0}
-    processing = failed = 0
-    for row in report.queue_depths:
-        count = int(row["count"])
-        if row["status"] == "pending" and int(row["priority"]) in pending:
-            pending[int(row["priority"])] += count
-        elif row["status"] == "processing":
-            processing += count
-        elif row["status"] == "failed":
-            failed += count
-    metrics["QueuePending100"] = float(pending[100])
-    metrics["QueuePending75"] = float(pending[75])
-    metrics["QueueProcessing"] = float(processing)
-    metrics["QueueFailed"] = float(failed)
-    return metrics

@@ -1,30 +1,31 @@
-"""The queue processor: claim a job, run both extractors, complete it or fail it with backoff."""
+"""The queue processor: claim a job, run both extractors, complete it or fail it with backoff;
+or, forced, claim the best due jobs directly and run them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
+from . import aws
+from .contracts import ExtractionReply, ExtractionRequest, JobMessage, Lease
 from .db import queue as jobqueue
-from .errors import FetchError, JobError
+from .errors import BatBackfillError, EventError, JobError, LeaseLostError
 from .extract import extract_comments, extract_listing
 from .jobs import BackoffPolicy
 from .models import Job
 from .services import Services
 
-
-class JobMessageError(ValueError):
-    """An SQS message body that names no job: poison, left for the DLQ."""
+# Stop taking new work this long before the function's timeout; unfinished records go back.
+SAFETY_MS = 30_000
 
 
 class Extractors(Protocol):
-    """Runs the two extraction steps for a claimed job (in-process or as Lambdas)."""
+    """Runs the two extraction steps (in this process or as Lambdas); both answer with replies."""
 
-    def listing(self, job: Job) -> dict[str, Any]: ...
+    def listing(self, request: ExtractionRequest) -> ExtractionReply: ...
 
-    def comments(self, job: Job, listing: dict[str, Any]) -> dict[str, Any]: ...
+    def comments(self, request: ExtractionRequest) -> ExtractionReply: ...
 
 
 class InProcessExtractors:
@@ -32,34 +33,23 @@ class InProcessExtractors:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._pages: dict[int, str] = {}
+        self._pages: dict[str, str] = {}
 
-    def listing(self, job: Job) -> dict[str, Any]:
-        result, source = extract_listing(
-            self.services, job.bat_url, vehicle_id=job.vehicle_id, job=job
-        )
-        self._pages[job.id] = source.html
-        return result.to_dict()
+    def listing(self, request: ExtractionRequest) -> ExtractionReply:
+        try:
+            result, source = extract_listing(self.services, request)
+        except BatBackfillError as exc:
+            return ExtractionReply.from_error(exc)
+        self._pages[request.url] = source.html
+        return ExtractionReply.success(result.to_dict())
 
-    def comments(self, job: Job, listing: dict[str, Any]) -> dict[str, Any]:
-        html = self._pages.pop(job.id, None)
-        return extract_comments(
-            self.services,
-            job.vehicle_id,
-            job.bat_url,
-            snapshot_key=listing.get("snapshot_key"),
-            html=html,
-            job=job,
-        ).to_dict()
-
-
-class RemoteJobError(JobError):
-    """A job error reported by an extractor Lambda, with its retry flags."""
-
-    def __init__(self, payload: dict[str, Any]) -> None:
-        super().__init__(str(payload.get("error", "extractor failed")))
-        self.retryable = bool(payload.get("retryable"))
-        self.throttled = bool(payload.get("throttled"))
+    def comments(self, request: ExtractionRequest) -> ExtractionReply:
+        html = self._pages.pop(request.url, None)
+        try:
+            result = extract_comments(self.services, request, html=html)
+        except BatBackfillError as exc:
+            return ExtractionReply.from_error(exc)
+        return ExtractionReply.success(result.to_dict())
 
 
 class LambdaExtractors:
@@ -68,46 +58,21 @@ class LambdaExtractors:
     def __init__(self, lambda_client: Any, premium_function: str, comments_function: str) -> None:
         self.client = lambda_client
         self.premium = premium_function
-        self.comments_fn = comments_function
+        self.comments_function = comments_function
 
-    def _invoke(self, function: str, payload: dict[str, Any]) -> dict[str, Any]:
-        response = self.client.invoke(
-            FunctionName=function,
-            InvocationType="RequestResponse",
-            Payload=json.dumps(payload).encode(),
-        )
-        body = json.loads(response["Payload"].read() or b"{}")
-        if response.get("FunctionError"):
-            # A crash inside the extractor (not a job error): let SQS retry the message.
-            raise RuntimeError(f"{function} failed: {body.get('errorMessage', body)}")
-        if body.get("lease_lost"):
-            raise jobqueue.LeaseLostError(str(body.get("error", "lease lost")))
-        if not body.get("ok", False):
-            raise RemoteJobError(body)
-        return dict(body)
+    def _call(self, function: str, request: ExtractionRequest) -> ExtractionReply:
+        payload = aws.invoke_function(self.client, function, request.to_event())
+        try:
+            return ExtractionReply.from_payload(payload)
+        except ValueError as exc:
+            # Not our contract: treat as a crash, so SQS retries the message.
+            raise RuntimeError(f"{function}: {exc}") from None
 
-    def listing(self, job: Job) -> dict[str, Any]:
-        return self._invoke(
-            self.premium,
-            {
-                "url": job.bat_url,
-                "vehicle_id": job.vehicle_id,
-                "job_id": job.id,
-                "lease_generation": job.lease_generation,
-            },
-        )
+    def listing(self, request: ExtractionRequest) -> ExtractionReply:
+        return self._call(self.premium, request)
 
-    def comments(self, job: Job, listing: dict[str, Any]) -> dict[str, Any]:
-        return self._invoke(
-            self.comments_fn,
-            {
-                "vehicle_id": job.vehicle_id,
-                "url": job.bat_url,
-                "snapshot_key": listing.get("snapshot_key"),
-                "job_id": job.id,
-                "lease_generation": job.lease_generation,
-            },
-        )
+    def comments(self, request: ExtractionRequest) -> ExtractionReply:
+        return self._call(self.comments_function, request)
 
 
 def build_extractors(services: Services) -> Extractors:
@@ -122,7 +87,7 @@ def build_extractors(services: Services) -> Extractors:
 @dataclass(frozen=True)
 class JobReport:
     job_id: int
-    status: str  # complete | retry | failed | skipped | lease_lost
+    status: str  # complete | retry | failed | skipped | lease_lost | error
     error: str | None = None
     listing: dict[str, Any] | None = None
     comments: dict[str, Any] | None = None
@@ -132,20 +97,54 @@ class JobReport:
         return asdict(self)
 
 
-def parse_job_message(body: str) -> int:
-    """The job id carried by an SQS message.
+@dataclass(frozen=True)
+class ForceRequest:
+    """The seed's force processing: `{"batchSize": 20, "maxAttempts": 3}`."""
 
-    >>> parse_job_message('{"job_id": 7, "priority": 75}')
-    7
-    """
-    try:
-        data = json.loads(body)
-        job_id = data["job_id"]
-    except (ValueError, TypeError, KeyError):
-        raise JobMessageError(f"message names no job: {body[:120]!r}") from None
-    if not isinstance(job_id, int) or isinstance(job_id, bool) or job_id <= 0:
-        raise JobMessageError(f"message names no job: {body[:120]!r}")
-    return job_id
+    batch_size: int = 10
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 500:
+            raise EventError("batchSize must be between 1 and 500")
+        if self.max_attempts is not None and not 1 <= self.max_attempts <= 50:
+            raise EventError("maxAttempts must be between 1 and 50")
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> ForceRequest:
+        values: dict[str, int] = {}
+        for key, name in (("batchSize", "batch_size"), ("maxAttempts", "max_attempts")):
+            value = event.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise EventError(f"{key} must be an integer, got {value!r}")
+            values[name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ForceReport:
+    jobs: tuple[JobReport, ...]
+
+    def by_status(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.jobs:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "processed": len(self.jobs),
+            "by_status": self.by_status(),
+            "jobs": [r.to_dict() for r in self.jobs],
+        }
+
+
+def job_request(job: Job) -> ExtractionRequest:
+    """What the extractors are asked for a claimed job, fenced by its lease."""
+    lease = Lease(job.id, job.lease_generation)
+    return ExtractionRequest(url=job.bat_url, vehicle_id=job.vehicle_id, lease=lease)
 
 
 def run_job(
@@ -153,30 +152,30 @@ def run_job(
 ) -> JobReport:
     """Both extractors for a claimed job, then complete it; job errors fail it with backoff.
 
-    Unexpected errors (a lost database, a bug) hand the job back and propagate, so SQS
-    redelivers the message and a poison message ends in the DLQ.
+    Unexpected errors (a lost database, a bug) propagate, so SQS redelivers the message and a
+    poison message ends in the DLQ.
     """
-    settings = services.settings
+    request = job_request(job)
     try:
-        listing = extractors.listing(job)
-        comments = extractors.comments(job, listing)
-    except jobqueue.LeaseLostError as exc:
+        listing = extractors.listing(request).unwrap()
+        snapshot = listing.get("snapshot_key")
+        comments = extractors.comments(replace(request, snapshot_key=snapshot)).unwrap()
+    except LeaseLostError as exc:
         return JobReport(job.id, "lease_lost", str(exc))
     except JobError as exc:
         status = jobqueue.fail(
-            services.db(),
+            services.db.connection(),
             job,
-            f"{type(exc).__name__}: {exc}",
+            f"{exc.kind}: {exc}",
             retryable=exc.retryable,
             throttled=exc.throttled,
-            policy=policy or settings.backoff,
+            policy=policy or services.settings.backoff,
         )
-        fetch_status = exc.status if isinstance(exc, FetchError) else None
         if status is None:
-            return JobReport(job.id, "lease_lost", str(exc), fetch_status=fetch_status)
+            return JobReport(job.id, "lease_lost", str(exc), fetch_status=exc.status)
         kind = "retry" if status.value == "pending" else "failed"
-        return JobReport(job.id, kind, str(exc), fetch_status=fetch_status)
-    if not jobqueue.complete(services.db(), job):
+        return JobReport(job.id, kind, str(exc), fetch_status=exc.status)
+    if not jobqueue.complete(services.db.connection(), job):
         return JobReport(job.id, "lease_lost", "lease expired before completion")
     return JobReport(
         job.id,
@@ -187,11 +186,23 @@ def run_job(
     )
 
 
-def process_message(services: Services, body: str, extractors: Extractors) -> JobReport:
-    """One SQS record: claim the job it names (a duplicate or not-yet-due job is skipped)."""
-    job_id = parse_job_message(body)
+def process_message(
+    services: Services,
+    body: str,
+    extractors: Extractors,
+    *,
+    remaining_ms: Callable[[], int] | None = None,
+) -> JobReport:
+    """One SQS record: claim the job it names (a duplicate or not-yet-due job is skipped).
+
+    Too close to the function's timeout, the record is not started: TimeoutError hands it back
+    to SQS, which delivers it again after the visibility timeout.
+    """
+    if remaining_ms is not None and remaining_ms() < SAFETY_MS:
+        raise TimeoutError("too close to the function timeout; record handed back")
+    job_id = JobMessage.job_id_of(body)
     job = jobqueue.claim_job(
-        services.db(), job_id, services.worker_id, services.settings.lease_seconds
+        services.db.connection(), job_id, services.worker_id, services.settings.lease_seconds
     )
     if job is None:
         return JobReport(job_id, "skipped", "not claimable (done, running elsewhere or not due)")
@@ -201,52 +212,27 @@ def process_message(services: Services, body: str, extractors: Extractors) -> Jo
     try:
         return run_job(services, job, extractors)
     except Exception as exc:
-        services.reset_db()
         _hand_back(services, job, f"{type(exc).__name__}: {exc}")
         raise
-
-
-def _give_up_if_exhausted(services: Services, job: Job, policy: BackoffPolicy) -> JobReport | None:
-    """A claim past the last attempt means earlier attempts crashed their workers (a poison
-    job): fail it for good instead of running it again."""
-    if job.attempts <= policy.max_attempts:
-        return None
-    error = f"gave up after {job.attempts - 1} attempts that crashed the worker"
-    jobqueue.fail(services.db(), job, error, retryable=False, policy=policy)
-    return JobReport(job.id, "failed", error)
-
-
-def _hand_back(services: Services, job: Job, error: str) -> None:
-    # Best effort: if the database is gone the lease simply expires and is rescued.
-    try:
-        jobqueue.hand_back(services.db(), job, error)
-    except Exception:
-        services.reset_db()
 
 
 def force_process(
     services: Services,
     extractors: Extractors,
+    request: ForceRequest,
     *,
-    batch_size: int,
-    max_attempts: int | None = None,
-    deadline_ms: int | None = None,
     remaining_ms: Callable[[], int] | None = None,
-) -> list[JobReport]:
-    """The seed's force processing: claim the best due jobs directly and run them."""
-    if batch_size < 1 or batch_size > 500:
-        raise ValueError("batchSize must be between 1 and 500")
-    if max_attempts is not None and not 1 <= max_attempts <= 50:
-        raise ValueError("maxAttempts must be between 1 and 50")
+) -> ForceReport:
+    """Claim the best due jobs directly and run them, up to `request.batch_size`."""
     policy = services.settings.backoff
-    if max_attempts is not None:
-        policy = replace(policy, max_attempts=max_attempts)
+    if request.max_attempts is not None:
+        policy = replace(policy, max_attempts=request.max_attempts)
     reports: list[JobReport] = []
-    for _ in range(batch_size):
-        if remaining_ms is not None and deadline_ms is not None and remaining_ms() < deadline_ms:
+    for _ in range(request.batch_size):
+        if remaining_ms is not None and remaining_ms() < SAFETY_MS:
             break
         job = jobqueue.claim_next(
-            services.db(), services.worker_id, services.settings.lease_seconds
+            services.db.connection(), services.worker_id, services.settings.lease_seconds
         )
         if job is None:
             break
@@ -257,24 +243,28 @@ def force_process(
         try:
             reports.append(run_job(services, job, extractors, policy=policy))
         except Exception as exc:
-            services.reset_db()
             _hand_back(services, job, f"{type(exc).__name__}: {exc}")
             reports.append(JobReport(job.id, "error", f"{type(exc).__name__}: {exc}"))
             # Not a job error: the database or the code is in trouble; claiming more (perhaps
             # this same job again, due at once) would only repeat it.
             break
-    return reports
+    return ForceReport(tuple(reports))
 
 
-__all__ = [
-    "Extractors",
-    "InProcessExtractors",
-    "JobMessageError",
-    "JobReport",
-    "LambdaExtractors",
-    "build_extractors",
-    "force_process",
-    "parse_job_message",
-    "process_message",
-    "run_job",
-]
+def _give_up_if_exhausted(services: Services, job: Job, policy: BackoffPolicy) -> JobReport | None:
+    """A claim past the last attempt means earlier attempts crashed their workers (a poison
+    job): fail it for good instead of running it again."""
+    if job.attempts <= policy.max_attempts:
+        return None
+    error = f"gave up after {job.attempts - 1} attempts that crashed the worker"
+    jobqueue.fail(services.db.connection(), job, error, retryable=False, policy=policy)
+    return JobReport(job.id, "failed", error)
+
+
+def _hand_back(services: Services, job: Job, error: str) -> None:
+    # Best effort: if the database is gone the lease simply expires and is rescued.
+    services.db.reset()
+    try:
+        jobqueue.hand_back(services.db.connection(), job, error)
+    except Exception:
+        services.db.reset()

@@ -36,5 +36,5 @@ def redrive(services: Services) -> RedriveReport:
         {Priority.NEW_LISTING: s.high_queue_url, Priority.BACKFILL: s.backfill_queue_url},
     )
     # The rows first become claimable again; the moved messages then find them pending.
-    reset = jobqueue.reset_for_redrive(services.db(), list(result.job_ids))
+    reset = jobqueue.reset_for_redrive(services.db.connection(), list(result.job_ids))
     return RedriveReport(result.moved, reset, result.method, result.task_handle)

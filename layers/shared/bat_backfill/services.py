@@ -1,23 +1,23 @@
-"""Clients built once per warm container (database, HTTP, AWS) and handed to the pipelines."""
+"""The composition root: the clients a process needs (database, HTTP, AWS), built once and handed
+to the pipelines."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
-import pg8000.native
 
-from .db.connect import connect
+from .db import Database
 from .settings import Settings, SettingsError, load_settings
 from .web import build_client
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -26,7 +26,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def database_url_from_secret(secret: dict[str, Any]) -> str:
+def database_url_from_secret(secret: Mapping[str, Any]) -> str:
     """A connection URL from an RDS-style secret (host, port, username, password, dbname).
 
     >>> database_url_from_secret({"host": "db", "username": "app", "password": "p@ss"})
@@ -47,11 +47,12 @@ def database_url_from_secret(secret: dict[str, Any]) -> str:
 def resolve_database_url(settings: Settings) -> str:
     """DATABASE_URL for local runs; in AWS, the Secrets Manager secret (cached by Powertools)."""
     if settings.database_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
+        from .aws import read_secret_json
 
-        secret = parameters.get_secret(settings.database_secret_arn, transform="json", max_age=300)
-        if not isinstance(secret, dict):
-            raise SettingsError("DATABASE_SECRET_ARN must hold a JSON object")
+        try:
+            secret = read_secret_json(settings.database_secret_arn)
+        except ValueError as exc:
+            raise SettingsError(f"DATABASE_SECRET_ARN: {exc}") from None
         return database_url_from_secret(secret)
     if settings.database_url:
         return settings.database_url
@@ -66,62 +67,55 @@ class Services:
     """Everything a pipeline talks to; tests build one with real Postgres and moto clients."""
 
     settings: Settings
+    db: Database
     http: httpx.Client
     s3: S3Client | None = None
     sqs: SQSClient | None = None
-    lambda_client: Any = None
+    lambda_client: LambdaClient | None = None
     clock: Callable[[], datetime] = utc_now
-    database_url: str | None = None
     worker_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
-    _conn: pg8000.native.Connection | None = None
-
-    def db(self) -> pg8000.native.Connection:
-        """The container's one connection, reopened if the last one broke."""
-        if self._conn is None:
-            url = self.database_url or resolve_database_url(self.settings)
-            self._conn = connect(url)
-        return self._conn
-
-    def reset_db(self) -> None:
-        """Drop a connection that failed; the next `db()` opens a new one."""
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        self._conn = None
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[pg8000.native.Connection]:
-        conn = self.db()
-        conn.run("START TRANSACTION")
-        try:
-            yield conn
-        except BaseException:
-            with contextlib.suppress(Exception):
-                conn.run("ROLLBACK")
-            raise
-        conn.run("COMMIT")
 
     def close(self) -> None:
-        self.reset_db()
+        self.db.close()
         self.http.close()
 
 
-def build_services(environ: dict[str, str] | None = None) -> Services:
+def build_services(environ: Mapping[str, str] | None = None) -> Services:
     """Services from the environment, as each Lambda container does once at start-up."""
     settings = load_settings(dict(os.environ if environ is None else environ))
     s3 = sqs = lambda_client = None
-    import boto3
+    if (
+        settings.snapshot_bucket
+        or settings.high_queue_url
+        or settings.backfill_queue_url
+        or (settings.premium_extractor_function and settings.comments_extractor_function)
+    ):
+        import boto3
 
-    if settings.snapshot_bucket:
-        s3 = boto3.client("s3")
-    if settings.high_queue_url or settings.backfill_queue_url:
-        sqs = boto3.client("sqs")
-    if settings.premium_extractor_function or settings.comments_extractor_function:
-        lambda_client = boto3.client("lambda")
+        if settings.snapshot_bucket:
+            s3 = boto3.client("s3")
+        if settings.high_queue_url or settings.backfill_queue_url:
+            sqs = boto3.client("sqs")
+        if settings.premium_extractor_function and settings.comments_extractor_function:
+            lambda_client = boto3.client("lambda")
     return Services(
         settings=settings,
+        db=Database(lambda: resolve_database_url(settings)),
         http=build_client(settings.user_agent, settings.fetch_timeout_seconds),
         s3=s3,
         sqs=sqs,
         lambda_client=lambda_client,
     )
+
+
+class LazyServices:
+    """A warm container's services, built on first use so importing a handler stays cheap."""
+
+    def __init__(self, factory: Callable[[], Services] = build_services) -> None:
+        self._factory = factory
+        self._services: Services | None = None
+
+    def get(self) -> Services:
+        if self._services is None:
+            self._services = self._factory()
+        return self._services

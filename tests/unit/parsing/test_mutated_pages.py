@@ -9,12 +9,12 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
+from bat_backfill_tools.samplepages import Capture, PageSpec, render_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bat_backfill.models import Listing, Outcome
 from bat_backfill.parsing import ListingParseError, parse_comments, parse_listing
-from bat_backfill.samplepages import Capture, PageSpec, render_page
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "bat"
 BASE = PageSpec()

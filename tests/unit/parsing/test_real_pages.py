@@ -55,7 +55,7 @@ def _page_names() -> list[str]:
 
 
 def _cases() -> list[Any]:
-    cases = []
+    cases: list[Any] = []
     for name in _page_names():
         expected = json.loads((FIXTURES / "expected" / f"{name}.json").read_text())
         cases.extend(pytest.param(name, key, id=f"{name}:{key}") for key in expected)

@@ -7,10 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-
-from bat_backfill.models import CommentKind, MileageUnit, Outcome
-from bat_backfill.parsing import ListingParseError, parse_comments, parse_listing
-from bat_backfill.samplepages import (
+from bat_backfill_tools.samplepages import (
     Capture,
     Layout,
     PageSpec,
@@ -19,6 +16,9 @@ from bat_backfill.samplepages import (
     render_sample,
     sample_spec,
 )
+
+from bat_backfill.models import CommentKind, MileageUnit, Outcome
+from bat_backfill.parsing import ListingParseError, parse_comments, parse_listing
 
 BASE = PageSpec()
 END = datetime.fromtimestamp(BASE.end_epoch, UTC)

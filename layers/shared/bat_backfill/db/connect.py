@@ -1,10 +1,16 @@
-"""Open pg8000 connections from a postgresql:// URL."""
+"""Connections from a postgresql:// URL, and the one connection a process keeps."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TypeAlias
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pg8000.native
+
+# pg8000 ships no type information, so this is `Any` to mypy; the name still says what it is.
+Connection: TypeAlias = pg8000.native.Connection
 
 
 class DatabaseUrlError(ValueError):
@@ -59,3 +65,38 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+class Database:
+    """The process's one connection, opened on first use and reopened after a failure."""
+
+    def __init__(self, url: str | Callable[[], str]) -> None:
+        self._url = url
+        self._conn: Connection | None = None
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = connect(self._url if isinstance(self._url, str) else self._url())
+        return self._conn
+
+    def reset(self) -> None:
+        """Drop a connection that failed; the next use opens a new one."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    close = reset
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        conn = self.connection()
+        conn.run("START TRANSACTION")
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.run("ROLLBACK")
+            raise
+        conn.run("COMMIT")

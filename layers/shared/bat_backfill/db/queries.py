@@ -134,6 +134,13 @@ _prepared: weakref.WeakKeyDictionary[pg8000.native.Connection, dict[str, Any]] =
 )
 
 
+def run_query(conn: pg8000.native.Connection, named: NamedQuery, **params: Any) -> Rows:
+    """Run a query from another catalogue (see `load_queries`) once, unprepared."""
+    rows = Rows(conn.run(named.sql, **params) or [])
+    rows.names = tuple(c["name"] for c in conn.columns or ())
+    return rows
+
+
 def run_named(conn: pg8000.native.Connection, name: str, **params: Any) -> Rows:
     """Run a named query as a statement prepared once per connection."""
     statements = _prepared.setdefault(conn, {})

@@ -9,7 +9,9 @@ from typing import Any
 
 import pg8000.native
 
+from bat_backfill.contracts import Lease
 from bat_backfill.db.queries import Rows, run_named
+from bat_backfill.errors import LeaseLostError
 from bat_backfill.jobs import BackoffPolicy, plan_retry
 from bat_backfill.models import Job, JobStatus
 
@@ -17,11 +19,7 @@ from bat_backfill.models import Job, JobStatus
 MAX_ERROR_CHARS = 2000
 
 
-class LeaseLostError(RuntimeError):
-    """The job's lease was rescued or taken over: this worker must not write its results."""
-
-
-def _jobs(conn: pg8000.native.Connection, rows: Rows) -> list[Job]:
+def _jobs(rows: Rows) -> list[Job]:
     jobs = []
     for record in rows.dicts():
         jobs.append(
@@ -41,8 +39,8 @@ def _jobs(conn: pg8000.native.Connection, rows: Rows) -> list[Job]:
     return jobs
 
 
-def _first_job(conn: pg8000.native.Connection, rows: Rows) -> Job | None:
-    jobs = _jobs(conn, rows)
+def _first_job(rows: Rows) -> Job | None:
+    jobs = _jobs(rows)
     return jobs[0] if jobs else None
 
 
@@ -83,7 +81,7 @@ def claim_next(
     rows = run_named(
         conn, "claim_next", worker=worker, lease_seconds=lease_seconds, now=_check_aware(now)
     )
-    return _first_job(conn, rows)
+    return _first_job(rows)
 
 
 def claim_job(
@@ -106,39 +104,21 @@ def claim_job(
         force=force,
         now=_check_aware(now),
     )
-    return _first_job(conn, rows)
+    return _first_job(rows)
 
 
-def claim_batch(
-    conn: pg8000.native.Connection,
-    worker: str,
-    lease_seconds: int,
-    limit: int,
-    *,
-    now: datetime | None = None,
-) -> list[Job]:
-    """Lease up to `limit` best due pending jobs, best first (the force-process path)."""
-    rows = run_named(
-        conn,
-        "claim_batch",
-        worker=worker,
-        lease_seconds=lease_seconds,
-        limit=limit,
-        now=_check_aware(now),
-    )
-    return _jobs(conn, rows)
-
-
-def assert_lease(conn: pg8000.native.Connection, job: Job) -> None:
-    """Raise LeaseLostError unless `job`'s lease generation still holds the row.
+def assert_lease(conn: pg8000.native.Connection, lease: Lease) -> None:
+    """Raise LeaseLostError unless `lease` still holds its job row.
 
     Call it inside the transaction that writes the job's results, before writing: it locks the
     row until that transaction ends, so a rescue or takeover cannot slip in between.
     """
-    rows = run_named(conn, "lock_leased_job", job_id=job.id, lease_generation=job.lease_generation)
+    rows = run_named(
+        conn, "lock_leased_job", job_id=lease.job_id, lease_generation=lease.generation
+    )
     if not rows:
         raise LeaseLostError(
-            f"job {job.id} is no longer held by lease generation {job.lease_generation}"
+            f"job {lease.job_id} is no longer held by lease generation {lease.generation}"
         )
 
 
@@ -185,19 +165,6 @@ def fail(
     return JobStatus(rows[0][0]) if rows else None
 
 
-def release(conn: pg8000.native.Connection, job: Job, *, now: datetime | None = None) -> bool:
-    """Hand a held job back to pending, due now, without counting the attempt; False if the
-    lease was lost."""
-    rows = run_named(
-        conn,
-        "release_job",
-        job_id=job.id,
-        lease_generation=job.lease_generation,
-        now=_check_aware(now),
-    )
-    return bool(rows)
-
-
 def hand_back(conn: pg8000.native.Connection, job: Job, error: str) -> bool:
     """A crashed attempt: pending again at once with the attempt counted and the error kept
     (the SQS message is redelivered as it is); False if the lease was lost."""
@@ -232,7 +199,7 @@ def select_for_dispatch(
         redispatch_after_seconds=redispatch_after_seconds,
         now=_check_aware(now),
     )
-    return _jobs(conn, rows)
+    return _jobs(rows)
 
 
 def reset_for_redrive(

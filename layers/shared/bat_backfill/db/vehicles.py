@@ -28,6 +28,17 @@ def find_vehicle_by_url(conn: pg8000.native.Connection, url: str) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+def vehicle_listing_url(conn: pg8000.native.Connection, vehicle_id: str) -> tuple[bool, str | None]:
+    """(whether the vehicle exists, its stored BaT listing URL)."""
+    rows = run_named(conn, "vehicle_listing_url", vehicle_id=vehicle_id)
+    return (True, rows[0][0]) if rows else (False, None)
+
+
+def unknown_listing_urls(conn: pg8000.native.Connection, urls: Sequence[str]) -> set[str]:
+    """The listing URLs no vehicle has yet."""
+    return {str(row[0]) for row in run_named(conn, "unknown_urls", urls=list(urls))}
+
+
 def create_vehicle(
     conn: pg8000.native.Connection, url: str, *, title: str | None = None, year: int | None = None
 ) -> str:
@@ -166,7 +177,3 @@ def save_comments(
         parents=[c.parent_id for c in comments],
     )
     return sum(1 for (inserted,) in rows if inserted)
-
-
-def vehicle_history(conn: pg8000.native.Connection, vehicle_id: str) -> list[dict[str, Any]]:
-    return run_named(conn, "vehicle_history", vehicle_id=vehicle_id).dicts()

@@ -68,36 +68,6 @@ UPDATE bat_extraction_queue q
 RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lease_generation,
           q.locked_by, q.lease_expires_at, q.reason;
 
--- name: claim_batch
--- purpose: Lease up to :limit best due pending jobs to one worker (the force-process path).
-WITH chosen AS MATERIALIZED (
-    -- SKIP LOCKED: rows another claimer holds are left to it.
-    SELECT c.id
-      FROM bat_extraction_queue c
-     WHERE c.status = 'pending'
-       AND c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())
-     ORDER BY c.priority DESC, c.created_at, c.id
-     LIMIT CAST(:limit AS int)
-       FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE bat_extraction_queue q
-       SET status = 'processing',
-           attempts = q.attempts + 1,
-           lease_generation = q.lease_generation + 1,
-           locked_at = coalesce(CAST(:now AS timestamptz), now()),
-           locked_by = :worker,
-           lease_expires_at = coalesce(CAST(:now AS timestamptz), now())
-                              + CAST(:lease_seconds AS float8) * interval '1 second'
-      FROM chosen
-     WHERE q.id = chosen.id
-    RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts,
-              q.lease_generation, q.locked_by, q.lease_expires_at, q.reason, q.created_at
-)
-SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, locked_by,
-       lease_expires_at, reason
-  FROM claimed
- ORDER BY priority DESC, created_at, id;
-
 -- name: lock_leased_job
 -- purpose: Lock the job row if this lease generation still holds it (the fence before writing vehicle data).
 -- FOR UPDATE: held to the end of the caller's transaction, so no rescue or takeover can
@@ -140,21 +110,6 @@ UPDATE bat_extraction_queue q
    AND q.status = 'processing'
    AND q.lease_generation = CAST(:lease_generation AS bigint)
 RETURNING q.status;
-
--- name: release_job
--- purpose: Hand a held job back to pending, due now, without counting the attempt.
-UPDATE bat_extraction_queue q
-   SET status = 'pending',
-       attempts = GREATEST(q.attempts - 1, 0),
-       next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
-       dispatched_at = NULL,
-       locked_at = NULL,
-       locked_by = NULL,
-       lease_expires_at = NULL
- WHERE q.id = CAST(:job_id AS bigint)
-   AND q.status = 'processing'
-   AND q.lease_generation = CAST(:lease_generation AS bigint)
-RETURNING q.id;
 
 -- name: rescue_expired_leases
 -- purpose: Put processing jobs whose lease expired back to pending and fence out their old holders.

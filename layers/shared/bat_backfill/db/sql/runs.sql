@@ -35,8 +35,3 @@ WHERE status = 'pending' AND dispatched_at > now() - make_interval(secs => :seco
 -- purpose: SQS refused these messages; let the next run send them again.
 UPDATE bat_extraction_queue SET dispatched_at = NULL
 WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'pending';
-
--- name: unknown_urls
--- purpose: which discovered listing URLs no vehicle has yet.
-SELECT u FROM unnest(CAST(:urls AS text[])) AS u
-WHERE NOT EXISTS (SELECT 1 FROM vehicles v WHERE v.bat_auction_url IN (u, rtrim(u, '/')));

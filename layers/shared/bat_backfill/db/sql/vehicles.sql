@@ -13,6 +13,10 @@ SELECT id::text FROM vehicles
 WHERE bat_auction_url IN (:url, rtrim(:url, '/'))
 ORDER BY created_at, id LIMIT 1;
 
+-- name: vehicle_listing_url
+-- purpose: the stored listing URL of one vehicle (no row: no such vehicle).
+SELECT bat_auction_url FROM vehicles WHERE id = CAST(:vehicle_id AS uuid);
+
 -- name: create_vehicle
 -- purpose: a bare vehicle for a newly discovered listing; the extractor fills the rest.
 INSERT INTO vehicles (bat_auction_url, title, year) VALUES (:url, :title, :year)
@@ -84,8 +88,7 @@ ON CONFLICT (comment_id) DO UPDATE SET likes = EXCLUDED.likes
   WHERE bat_comments.likes IS DISTINCT FROM EXCLUDED.likes
 RETURNING (xmax = 0) AS inserted;
 
--- name: vehicle_history
--- purpose: the audit trail of one vehicle, oldest first.
-SELECT changed_at, field, action, old_value, new_value, source_url, snapshot_key, job_id
-FROM vehicle_audit WHERE vehicle_id = CAST(:vehicle_id AS uuid)
-ORDER BY changed_at, id;
+-- name: unknown_urls
+-- purpose: which discovered listing URLs no vehicle has yet.
+SELECT u FROM unnest(CAST(:urls AS text[])) AS u
+WHERE NOT EXISTS (SELECT 1 FROM vehicles v WHERE v.bat_auction_url IN (u, rtrim(u, '/')));

@@ -1,4 +1,4 @@
-"""`bat-backfill status` and `history`: the seed's monitoring queries as data and as tables."""
+"""Plain-text tables for the operator: `status`, `history` and the demo's summary."""
 
 from __future__ import annotations
 
@@ -7,45 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import pg8000.native
-
-from .db.queries import query
-from .settings import Settings
-
-
-def _dicts(conn: pg8000.native.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
-    rows = conn.run(sql, **params)
-    names = [c["name"] for c in conn.columns] if conn.columns else []
-    return [dict(zip(names, row, strict=True)) for row in rows]
-
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
-    if isinstance(value, dict | list | str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
-def collect_status(conn: pg8000.native.Connection, settings: Settings) -> dict[str, Any]:
-    def clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: _plain(v) for k, v in row.items()} for row in rows]
-
-    data: dict[str, Any] = {
-        "pending_backfills": clean(_dicts(conn, query("pending_backfills"))),
-        "backfill_progress_today": clean(_dicts(conn, query("backfill_progress_today")))[0],
-        "queue_by_priority": clean(_dicts(conn, query("queue_by_priority"))),
-        "recent_runs": clean(_dicts(conn, query("recent_runs"), limit=5)),
-        "recent_failures": clean(_dicts(conn, query("recent_failures"))),
-        "dlq": None,
-    }
-    if settings.dlq_url:
-        import boto3
-
-        from .aws import queue_depth
-
-        data["dlq"] = queue_depth(boto3.client("sqs"), settings.dlq_url)
-    return data
+    return value
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bat_backfill.db.queries import NamedQuery, load_queries, run_query
+from bat_backfill.models import Outcome
+
 from .localpg import LocalPostgres
-from .models import Outcome
 
 DEMO_DIR = Path(".demo")
 DEMO_DB = "bat_backfill_demo"
@@ -64,7 +66,7 @@ def _car(i: int) -> tuple[int, str, str, str]:
 
 def _with_check_digit(vin: str) -> str:
     """The sample VIN with its ISO 3779 check digit (position 9) made right."""
-    from .parsing.normalise import check_vin
+    from bat_backfill.parsing.normalise import check_vin
 
     if len(vin) != 17:
         return vin  # a pre-1981 chassis number has no check digit
@@ -290,30 +292,36 @@ _VEHICLE_COLUMNS = (
     "year", "make", "model", "vin", "mileage", "mileage_unit", "color", "transmission",
     "drivetrain", "bat_buyer", "sale_status", "sale_price", "high_bid", "auction_end_date",
 )  # fmt: skip
+_STATE_COLUMNS = (
+    "id", "sale_status", "sale_price", "high_bid", "vin", "mileage", "color", "transmission",
+    "drivetrain", "bat_buyer",
+)  # fmt: skip
+_QUERIES: dict[str, NamedQuery] = {}
+
+
+def _run(conn: Any, name: str, **params: Any) -> list[list[Any]]:
+    if not _QUERIES:
+        _QUERIES.update(load_queries(Path(__file__).resolve().parent / "sql"))
+    return run_query(conn, _QUERIES[name], **params)
 
 
 def load_samples(conn: Any, samples: list[Sample]) -> None:
     """Replace the sample vehicles (fixed ids) so the demo can run again and again."""
-    ids = [s.vehicle_id for s in samples]
-    conn.run("DELETE FROM vehicles WHERE id = ANY(CAST(:ids AS uuid[]))", ids=ids)
-    conn.run("DELETE FROM vehicles WHERE bat_auction_url = ANY(CAST(:urls AS text[]))",
-             urls=new_listing_urls())  # fmt: skip
-    conn.run("DELETE FROM orchestrator_runs")
-    columns = ", ".join(_VEHICLE_COLUMNS)
-    values = ", ".join(f":{c}" for c in _VEHICLE_COLUMNS)
+    _run(conn, "delete_samples", ids=[s.vehicle_id for s in samples], urls=new_listing_urls())
+    _run(conn, "clear_runs")
     for s in samples:
-        conn.run(
-            f"INSERT INTO vehicles (id, bat_auction_url, created_at, {columns}) "
-            f"VALUES (CAST(:id AS uuid), :url, now() - make_interval(mins => :age), {values})",
+        _run(
+            conn,
+            "insert_sample",
             id=s.vehicle_id,
             url=s.url,
             age=len(samples) - samples.index(s),
             **{c: s.stored.get(c) for c in _VEHICLE_COLUMNS},
         )
         if s.stored.get("sale_status") and s.stored["sale_status"] != "sold":
-            conn.run(
-                "INSERT INTO auction_events (vehicle_id, listing_url, outcome, high_bid) "
-                "VALUES (CAST(:id AS uuid), :url, :outcome, :bid)",
+            _run(
+                conn,
+                "insert_sample_event",
                 id=s.vehicle_id,
                 url=s.url,
                 outcome=s.stored["sale_status"],
@@ -322,13 +330,8 @@ def load_samples(conn: Any, samples: list[Sample]) -> None:
 
 
 def snapshot_vehicles(conn: Any, samples: list[Sample]) -> dict[str, dict[str, Any]]:
-    rows = conn.run(
-        "SELECT id::text, sale_status, sale_price, high_bid, vin, mileage, color, transmission, "
-        "drivetrain, bat_buyer FROM vehicles WHERE id = ANY(CAST(:ids AS uuid[]))",
-        ids=[s.vehicle_id for s in samples],
-    )
-    names = [c["name"] for c in conn.columns]
-    return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+    rows = _run(conn, "sample_state", ids=[s.vehicle_id for s in samples])
+    return {row[0]: dict(zip(_STATE_COLUMNS, row, strict=True)) for row in rows}
 
 
 # ---------------------------------------------------------------- pages
@@ -398,16 +401,11 @@ def _serve_new_listings(server: Any) -> None:
 
 def _start_database(args: argparse.Namespace) -> tuple[str, LocalPostgres | None]:
     from . import localpg
-    from .db.connect import connect
 
     if getattr(args, "database_url", None):
         return str(args.database_url), None
     cluster = localpg.start_persistent(DEMO_DIR / "pg")
-    admin = connect(cluster.url)
-    if not admin.run("SELECT 1 FROM pg_database WHERE datname = :n", n=DEMO_DB):
-        admin.run(f"CREATE DATABASE {DEMO_DB}")
-    admin.close()
-    return cluster.url_for(DEMO_DB), cluster
+    return cluster.ensure_database(DEMO_DB), cluster
 
 
 def stop_demo_database() -> int:
@@ -437,9 +435,10 @@ class Progress:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from bat_backfill.db.connect import connect, redact
+    from bat_backfill.db.migrate import migrate
+
     from . import localaws
-    from .db.connect import connect, redact
-    from .db.migrate import migrate
 
     if getattr(args, "stop", False):
         return stop_demo_database()
@@ -496,20 +495,23 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -> dict[str, Any]:
     """Orchestrator ticks, then the queue processor draining high before backfill."""
-    from aws_lambda_powertools import Metrics
+    from bat_backfill.db import queue as jobqueue
+    from bat_backfill.orchestrate import run_orchestrator
+    from bat_backfill.services import build_services
 
-    from . import aws, lambdas
-    from .cli import LocalContext
-    from .db import queue as jobqueue
-    from .orchestrate import run_orchestrator
-    from .services import build_services
+    from .invoke import LocalContext, load_handler_module
+    from .localaws import lambda_sqs_record
 
     services = build_services()
-    metrics = Metrics(namespace="BatBackfillDemo", service="demo")
+    queue_processor = load_handler_module("queue_processor")
     processed: dict[str, int] = {}
+    # Where the time goes: the orchestrator's runs and the processor's batches.
+    spent = {"orchestrator_s": 0.0, "queue_processor_s": 0.0, "batches": 0}
     ticks = 0
     for ticks in range(1, max_ticks + 1):
+        started = time.perf_counter()
         report = run_orchestrator(services)
+        spent["orchestrator_s"] += time.perf_counter() - started
         steps = report.steps
         progress.say(
             f"tick {ticks}: queued {steps['auto_queue'].get('queued', 0)}, "
@@ -532,10 +534,11 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
                 ).get("Messages", [])
                 if not got:
                     break
-                event = {"Records": [aws.lambda_sqs_record(m, queue_url) for m in got]}
-                result = lambdas.queue_processor(
-                    event, LocalContext("queue_processor"), services, metrics
-                )
+                event = {"Records": [lambda_sqs_record(m, queue_url) for m in got]}
+                started = time.perf_counter()
+                result = queue_processor.handler(event, LocalContext("queue_processor"))
+                spent["queue_processor_s"] += time.perf_counter() - started
+                spent["batches"] += 1
                 # As the event source mapping does: delete what succeeded, keep the failures.
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
                 done = [m for m in got if m["MessageId"] not in failed]
@@ -549,27 +552,24 @@ def drive_pipeline(aws_local: Any, progress: Progress, *, max_ticks: int = 20) -
                     )
                 drained += len(got)
                 processed[name] = processed.get(name, 0) + len(got)
-            metrics.clear_metrics()
         progress.say(f"  processed {drained} message(s) (high first, then backfill)")
         depths = {
             (r["status"], int(r["priority"])): int(r["count"])
-            for r in jobqueue.queue_depths(services.db())
+            for r in jobqueue.queue_depths(services.db.connection())
         }
         waiting = sum(v for (status, _), v in depths.items() if status in ("pending", "processing"))
         if waiting == 0 and ticks > 1:
             break
         if drained == 0:
             time.sleep(0.2)  # retries wait out their (shortened) backoff
-    return {"ticks": ticks, "messages": processed, "new_listings": _new_listings(services.db())}
-
-
-def _new_listings(conn: Any) -> dict[str, int]:
-    rows = conn.run(
-        "SELECT q.status, count(*) FROM bat_extraction_queue q WHERE q.reason = 'new_listing' "
-        "AND q.bat_url = ANY(CAST(:urls AS text[])) GROUP BY q.status",
-        urls=new_listing_urls(),
-    )
-    return {str(status): int(count) for status, count in rows}
+    new = _run(services.db.connection(), "new_listing_jobs", urls=new_listing_urls())
+    services.close()
+    return {
+        "ticks": ticks,
+        **spent,
+        "messages": processed,
+        "new_listings": {str(status): int(count) for status, count in new},
+    }
 
 
 # ---------------------------------------------------------------- summary
@@ -583,21 +583,9 @@ def summarise(
     stats: dict[str, Any],
 ) -> dict[str, Any]:
     ids = [s.vehicle_id for s in samples]
-    audit = conn.run(
-        "SELECT vehicle_id::text, field, action, old_value, new_value FROM vehicle_audit "
-        "WHERE vehicle_id = ANY(CAST(:ids AS uuid[])) ORDER BY id",
-        ids=ids,
-    )
-    absences = conn.run(
-        "SELECT vehicle_id::text, field FROM extraction_absences "
-        "WHERE vehicle_id = ANY(CAST(:ids AS uuid[]))",
-        ids=ids,
-    )
-    jobs = conn.run(
-        "SELECT vehicle_id::text, status, attempts, last_error FROM bat_extraction_queue "
-        "WHERE vehicle_id = ANY(CAST(:ids AS uuid[]))",
-        ids=ids,
-    )
+    audit = _run(conn, "sample_audit", ids=ids)
+    absences = _run(conn, "sample_absences", ids=ids)
+    jobs = _run(conn, "sample_jobs", ids=ids)
     by_vehicle: dict[str, dict[str, Any]] = {
         s.vehicle_id: {"filled": [], "corrected": [], "conflicts": [], "absent": []}
         for s in samples
@@ -649,7 +637,7 @@ def summarise(
 
 
 def render_summary(summary: dict[str, Any]) -> str:
-    from .status import render_table
+    from .render import render_table
 
     rows = summary["vehicles"]
     table = render_table(

@@ -1,10 +1,9 @@
-"""The `bat-backfill` operator command: parse, queue, tick, process, redrive, status, demo..."""
+"""The `bat-backfill` operator command: migrate, parse, queue, tick, process, redrive, status..."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import sys
@@ -14,12 +13,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from .settings import SETTINGS, Settings, SettingsError, load_settings
+from bat_backfill.settings import SETTINGS, Settings, SettingsError, load_settings
 
-FUNCTIONS = ("orchestrator", "queue_processor", "premium_extractor", "comments_extractor")
+from .invoke import FUNCTIONS, InvokeError, invoke_function
+
 EXIT_USAGE = 2
 
 
@@ -71,7 +70,7 @@ def _database_url(settings: Settings) -> str:
 
 
 def _connect(settings: Settings) -> Any:
-    from .db.connect import connect, redact
+    from bat_backfill.db.connect import connect, redact
 
     url = _database_url(settings)
     try:
@@ -113,7 +112,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 
 def _services(settings: Settings) -> Any:
-    from .services import build_services
+    from bat_backfill.services import build_services
 
     services = build_services(dict(os.environ))
     services.settings = replace(
@@ -130,7 +129,7 @@ def _services(settings: Settings) -> Any:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from .db.migrate import migrate
+    from bat_backfill.db.migrate import migrate
 
     conn = _connect(resolve_settings(args))
     applied = migrate(conn)
@@ -139,14 +138,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .errors import JobError
-    from .parsing import ListingParseError, parse_comments, parse_listing
+    from bat_backfill.errors import JobError
+    from bat_backfill.parsing import ListingParseError, parse_comments, parse_listing
 
     target: str = args.target
     url: str | None = None
     try:
         if target.startswith(("http://", "https://")):
-            from .web import build_client, fetch_page, parse_listing_url
+            from bat_backfill.urls import parse_listing_url
+            from bat_backfill.web import build_client, fetch_page
 
             url = parse_listing_url(target)
             settings = resolve_settings(args)
@@ -168,10 +168,10 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from .db import queue as jobqueue
-    from .db import vehicles
-    from .errors import InvalidListingUrlError
-    from .web import parse_listing_url
+    from bat_backfill.db import queue as jobqueue
+    from bat_backfill.db import vehicles
+    from bat_backfill.errors import InvalidListingUrlError
+    from bat_backfill.urls import parse_listing_url
 
     if not 1 <= args.priority <= 1000:
         raise CommandError("--priority must be between 1 and 1000")
@@ -188,15 +188,13 @@ def cmd_queue(args: argparse.Namespace) -> int:
             vehicle_id = str(uuid.UUID(target))
         except ValueError:
             raise CommandError(f"not a vehicle id or a BaT listing URL: {target!r}") from None
-        rows = conn.run(
-            "SELECT bat_auction_url FROM vehicles WHERE id = CAST(:id AS uuid)", id=vehicle_id
-        )
-        if not rows:
+        exists, stored_url = vehicles.vehicle_listing_url(conn, vehicle_id)
+        if not exists:
             raise CommandError(f"no vehicle {vehicle_id}")
-        if not rows[0][0]:
+        if not stored_url:
             raise CommandError(f"vehicle {vehicle_id} has no bat_auction_url")
         try:
-            url = parse_listing_url(rows[0][0])
+            url = parse_listing_url(stored_url)
         except InvalidListingUrlError as exc:
             raise CommandError(f"vehicle {vehicle_id}: {exc}") from None
     job_id = jobqueue.enqueue(conn, vehicle_id, url, args.priority, args.reason)
@@ -205,7 +203,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
-    from .orchestrate import run_orchestrator
+    from bat_backfill.orchestrate import run_orchestrator
 
     settings = resolve_settings(args)
     if args.no_discovery:
@@ -218,22 +216,18 @@ def cmd_tick(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from .process import build_extractors, force_process
+    from bat_backfill.process import ForceRequest, build_extractors, force_process
 
     if not 1 <= args.batch_size <= 500:
         raise CommandError("--batch-size must be between 1 and 500")
     if args.max_attempts is not None and not 1 <= args.max_attempts <= 50:
         raise CommandError("--max-attempts must be between 1 and 50")
+    request = ForceRequest(batch_size=args.batch_size, max_attempts=args.max_attempts)
     settings = resolve_settings(args)
     with local_runtime(settings):
         services = _services(settings)
         started = time.monotonic()
-        reports = force_process(
-            services,
-            build_extractors(services),
-            batch_size=args.batch_size,
-            max_attempts=args.max_attempts,
-        )
+        reports = force_process(services, build_extractors(services), request).jobs
     for r in reports:
         line = f"job {r.job_id}: {r.status}"
         if r.error:
@@ -253,7 +247,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    from .redrive import redrive
+    from bat_backfill.redrive import redrive
 
     settings = resolve_settings(args)
     if not (settings.dlq_url and settings.high_queue_url and settings.backfill_queue_url):
@@ -264,51 +258,6 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     services = _services(settings)
     _print_json(redrive(services).to_dict())
     return 0
-
-
-class LocalContext:
-    """The parts of a Lambda context the handlers and Powertools read."""
-
-    def __init__(self, function_name: str, timeout_ms: int = 900_000) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
-        )
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_ms / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def functions_dir() -> Path:
-    here = Path(__file__).resolve().parents[3] / "functions"
-    if here.is_dir():
-        return here
-    cwd = Path.cwd() / "functions"
-    if cwd.is_dir():
-        return cwd
-    raise CommandError("cannot find the functions/ folder: run from the project root")
-
-
-def load_handler_module(function: str) -> ModuleType:
-    path = functions_dir() / function / "app.py"
-    spec = importlib.util.spec_from_file_location(f"bat_backfill_fn_{function}", path)
-    if spec is None or spec.loader is None:
-        raise CommandError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def invoke_function(function: str, event: dict[str, Any], timeout_ms: int = 900_000) -> Any:
-    """Run a function's real handler once, as Lambda would, in this process."""
-    module = load_handler_module(function)
-    return module.handler(event, LocalContext(function, timeout_ms))
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -323,16 +272,28 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         raise CommandError(f"event file {args.event}: must hold a JSON object")
     settings = resolve_settings(args)
     with local_runtime(settings):
-        result = invoke_function(function, event)
+        try:
+            result = invoke_function(function, event)
+        except InvokeError as exc:
+            raise CommandError(str(exc)) from None
     _print_json(result)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import collect_status, render_status
+    from bat_backfill.db.monitoring import collect_status
+
+    from .render import render_status
 
     settings = resolve_settings(args)
-    data = collect_status(_connect(settings), settings)
+    data = collect_status(_connect(settings))
+    data["dlq"] = None
+    if settings.dlq_url:
+        import boto3
+
+        from bat_backfill.aws import queue_depth
+
+        data["dlq"] = queue_depth(boto3.client("sqs"), settings.dlq_url)
     if args.json:
         _print_json(data)
     else:
@@ -341,15 +302,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .db.vehicles import vehicle_history
-    from .status import render_history
+    from bat_backfill.db.monitoring import vehicle_history
+    from bat_backfill.db.vehicles import vehicle_listing_url
+
+    from .render import render_history
 
     try:
         vehicle_id = str(uuid.UUID(args.vehicle_id))
     except ValueError:
         raise CommandError(f"not a vehicle id: {args.vehicle_id!r}") from None
     conn = _connect(resolve_settings(args))
-    if not conn.run("SELECT 1 FROM vehicles WHERE id = CAST(:id AS uuid)", id=vehicle_id):
+    if not vehicle_listing_url(conn, vehicle_id)[0]:
         raise CommandError(f"no vehicle {vehicle_id}")
     rows = vehicle_history(conn, vehicle_id)
     if args.json:

@@ -1,4 +1,4 @@
-"""New listings from BaT's completed-auctions page (its embedded `auctionsCompletedInitialData`)."""
+"""Ended listings on BaT's completed-auctions page (its embedded `auctionsCompletedInitialData`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .errors import InvalidListingUrlError
-from .web import parse_listing_url
+from ..errors import InvalidListingUrlError
+from ..urls import parse_listing_url
 
 _MARKER = "auctionsCompletedInitialData"
 

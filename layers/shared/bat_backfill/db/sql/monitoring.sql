@@ -19,3 +19,9 @@ GROUP BY priority, status ORDER BY priority DESC, status;
 -- purpose: the newest failed jobs with their stored error.
 SELECT id, vehicle_id::text AS vehicle_id, bat_url, attempts, last_error, updated_at
 FROM bat_extraction_queue WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 10;
+
+-- name: vehicle_history
+-- purpose: the audit trail of one vehicle, oldest first.
+SELECT changed_at, field, action, old_value, new_value, source_url, snapshot_key, job_id
+FROM vehicle_audit WHERE vehicle_id = CAST(:vehicle_id AS uuid)
+ORDER BY changed_at, id;

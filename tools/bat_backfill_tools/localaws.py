@@ -86,3 +86,22 @@ def emulated_aws() -> Iterator[LocalAws]:
         resources = create_resources()
         with scoped_environ(resources.environment()):
             yield resources
+
+
+def lambda_sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    """A message received with boto3, shaped as the SQS event source mapping delivers it."""
+    arn = "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType")}
+            for k, v in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": "us-east-1",
+    }

@@ -76,6 +76,18 @@ class LocalPostgres:
     def url_for(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def ensure_database(self, name: str) -> str:
+        """The URL of database `name` in this cluster, created first if it does not exist."""
+        from bat_backfill.db.connect import connect
+
+        admin = connect(self.url)
+        try:
+            if not admin.run("SELECT 1 FROM pg_database WHERE datname = :n", n=name):
+                admin.run(f'CREATE DATABASE "{name}"')
+        finally:
+            admin.close()
+        return self.url_for(name)
+
     def _run(self, argv: list[str]) -> None:
         done = subprocess.run(_as_server_user(argv), capture_output=True, text=True, check=False)
         if done.returncode != 0:
