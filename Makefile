@@ -1,5 +1,7 @@
 # One command per job: `make test` is what CI runs; `make demo` shows the pipeline end to end.
+# `make` alone lists the targets.
 SHELL := /bin/bash
+.DEFAULT_GOAL := help
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +11,11 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # The SAM CLI must not try to phone home from CI or an offline laptop.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install test lint typecheck template-check pytest demo bench clean
+.PHONY: help install test unit lint fmt typecheck template-check pytest schema build demo \
+	invoke bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
 $(VENV)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,30 +28,47 @@ $(TOOLS)/.installed:
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed ## the project virtualenv (.venv) with everything the tests need
 
-lint: install
+lint: install ## ruff: lint and formatting, checked
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: install
+fmt: install ## ruff: fix what can be fixed, format everything
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: install ## mypy --strict: the package, tools, functions, tests and benchmarks
 	$(VENV)/bin/mypy
 
-template-check: install $(TOOLS)/.installed
+template-check: install $(TOOLS)/.installed ## sam validate (with --lint) and cfn-lint
 	$(SAM) validate --lint --template template.yaml
 	$(SAM) validate --template template.yaml --region $(AWS_DEFAULT_REGION)
 	$(VENV)/bin/cfn-lint template.yaml
 
 # pytest starts (and stops) its own throwaway Postgres unless TEST_DATABASE_URL is set.
-pytest: install
+pytest: install ## the whole test suite
 	$(PY) -m pytest -q
 
-test: lint typecheck template-check pytest
+unit: install ## the fast tests: pure code, no database, no AWS (a few seconds)
+	$(PY) -m pytest -q tests/unit
 
-demo: install
+test: lint typecheck template-check pytest ## everything CI runs
+
+schema: install ## rewrite db/schema.sql from the migrations (a throwaway Postgres)
+	$(PY) -m bat_backfill_tools.schema --write
+
+build: $(TOOLS)/.installed ## sam build (no Docker: the layer is built with pip --platform)
+	$(SAM) build --template template.yaml
+
+demo: install ## repair a sample broken database end to end on this machine
 	$(VENV)/bin/bat-backfill demo
 
-bench: install
+# The Docker-free twin of `sam local invoke`: make invoke FN=orchestrator EVENT=events/x.json
+invoke: install ## run one function's handler here: FN=<function> EVENT=<events/*.json>
+	$(VENV)/bin/bat-backfill invoke $(FN) --event $(EVENT)
+
+bench: install ## every benchmark; each prints its figures
 	$(PY) bench/parse.py
 	$(PY) bench/selector.py
 	$(PY) bench/queue.py
@@ -53,5 +76,5 @@ bench: install
 	$(PY) bench/coldstart.py
 	$(PY) bench/backlog.py
 
-clean:
+clean: ## remove the virtualenvs and everything generated
 	rm -rf $(VENV) $(TOOLS) .demo .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -393,3 +393,18 @@ def test_query_file_layout_is_enforced(tmp_path: Path) -> None:
 def test_an_unknown_query_name_is_a_clear_error() -> None:
     with pytest.raises(UnknownQueryError, match="no_such_query"):
         query("no_such_query")
+
+
+# ------------------------------------------------------------------ the schema snapshot
+
+
+def test_schema_sql_is_what_the_migrations_produce(pg_server: str) -> None:
+    from bat_backfill_tools.schema import SCHEMA_FILE, migrated_schema, pg_dump_major
+
+    server = connect(pg_server)
+    major = int(server.run("SHOW server_version_num")[0][0]) // 10_000
+    server.close()
+    if major != pg_dump_major():
+        pytest.skip(f"schema.sql is written by pg_dump {pg_dump_major()}, the server is {major}")
+    # `make schema` rewrites the file; a migration changed without it fails here.
+    assert migrated_schema(pg_server) == SCHEMA_FILE.read_text()

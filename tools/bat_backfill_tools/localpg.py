@@ -78,15 +78,7 @@ class LocalPostgres:
 
     def ensure_database(self, name: str) -> str:
         """The URL of database `name` in this cluster, created first if it does not exist."""
-        from bat_backfill.db.connect import connect
-
-        admin = connect(self.url)
-        try:
-            if not admin.run("SELECT 1 FROM pg_database WHERE datname = :n", n=name):
-                admin.run(f'CREATE DATABASE "{name}"')
-        finally:
-            admin.close()
-        return self.url_for(name)
+        return create_database(self.url, name, exist_ok=True)
 
     def _run(self, argv: list[str]) -> None:
         done = subprocess.run(_as_server_user(argv), capture_output=True, text=True, check=False)
@@ -156,6 +148,36 @@ class LocalPostgres:
         bindir = find_bindir()
         with contextlib.suppress(LocalPostgresError):
             self._run([str(bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return f"{server_url.rpartition('/')[0]}/{name}"
+
+
+def create_database(server_url: str, name: str, *, exist_ok: bool = False) -> str:
+    """Create database `name` on the server of `server_url` (a plain identifier); its URL."""
+    from bat_backfill.db.connect import connect
+
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a plain database name: {name!r}")
+    admin = connect(server_url)
+    try:
+        if not (exist_ok and admin.run("SELECT 1 FROM pg_database WHERE datname = :n", n=name)):
+            admin.run(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+    return _database_url(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database `name` on the server of `server_url`, sessions and all, if it exists."""
+    from bat_backfill.db.connect import connect
+
+    admin = connect(server_url)
+    try:
+        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
 
 
 def start_throwaway() -> LocalPostgres:
