@@ -14,7 +14,7 @@ from .db import runs, vehicles
 from .dispatch import dispatch_budget, plan_dispatch
 from .errors import JobError
 from .models import Priority
-from .parsing.results import ResultsPageError, parse_results_page
+from .results import ResultsPageError, parse_results_page
 from .services import Services
 from .urls import parse_results_url, results_url
 from .web import fetch_page

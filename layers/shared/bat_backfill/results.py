@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..errors import InvalidListingUrlError
-from ..urls import parse_listing_url
+from .errors import InvalidListingUrlError
+from .urls import parse_listing_url
 
 _MARKER = "auctionsCompletedInitialData"
 
