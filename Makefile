@@ -7,11 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
 SAM := $(TOOLS)/bin/sam
+CHECKOV_VENV := .checkov
 export AWS_DEFAULT_REGION ?= us-east-1
 # The SAM CLI must not try to phone home from CI or an offline laptop.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install test unit lint fmt typecheck template-check pytest schema build demo \
+.PHONY: help install test unit lint fmt typecheck template-check security-check pytest schema build demo \
 	invoke bench clean
 
 help: ## list the targets
@@ -26,6 +27,12 @@ $(VENV)/.installed: pyproject.toml requirements-dev.txt layers/shared/requiremen
 $(TOOLS)/.installed:
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
+	touch $@
+
+# checkov pins an older boto3 than both the runtime and the SAM CLI: a virtualenv of its own.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 install: $(VENV)/.installed ## the project virtualenv (.venv) with everything the tests need
@@ -45,6 +52,15 @@ template-check: install $(TOOLS)/.installed ## sam validate (with --lint) and cf
 	$(SAM) validate --lint --template template.yaml
 	$(SAM) validate --template template.yaml --region $(AWS_DEFAULT_REGION)
 	$(VENV)/bin/cfn-lint template.yaml
+	$(MAKE) --no-print-directory security-check
+
+# Offline: no platform download, no update check. Fails on any failed check and on any
+# Metadata skip without a comment (bat_backfill_tools.checkov_gate).
+security-check: install $(CHECKOV_VENV)/.installed ## checkov on the template; every skip must give a reason
+	BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov \
+		-f template.yaml --framework cloudformation --skip-download --compact -o json \
+		> .checkov/report.json || true
+	$(PY) -m bat_backfill_tools.checkov_gate .checkov/report.json
 
 # pytest starts (and stops) its own throwaway Postgres unless TEST_DATABASE_URL is set.
 pytest: install ## the whole test suite
@@ -77,4 +93,4 @@ bench: install ## every benchmark; each prints its figures
 	$(PY) bench/backlog.py
 
 clean: ## remove the virtualenvs and everything generated
-	rm -rf $(VENV) $(TOOLS) .demo .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV_VENV) .demo .aws-sam .pytest_cache .mypy_cache .ruff_cache
