@@ -39,7 +39,9 @@ def find_problems(report: Any) -> list[str]:
         for check in results.get("skipped_checks", []):
             comment = str(check.get("check_result", {}).get("suppress_comment") or "").strip()
             if not comment or comment == NO_COMMENT:
-                problems.append(f"skipped without a reason: {check['check_id']} on {check['resource']}")
+                problems.append(
+                    f"skipped without a reason: {check['check_id']} on {check['resource']}"
+                )
         for path in results.get("parsing_errors", []):
             problems.append(f"not parsed: {path}")
     if not seen_results:
