@@ -452,8 +452,6 @@ def test_samconfig() -> None:
 
 # --- security -------------------------------------------------------------------------------
 
-EVENTS = ROOT / "events"
-
 
 def _skips(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
@@ -517,7 +515,7 @@ def test_the_optional_kms_key_reaches_every_encrypted_resource(
 
 
 def test_env_example_only_sets_variables_the_template_declares(template: dict[str, Any]) -> None:
-    example = json.loads((EVENTS / "env.example.json").read_text(encoding="utf-8"))
+    example = json.loads((ROOT / "env.example.json").read_text(encoding="utf-8"))
     assert example["Parameters"]["DATABASE_URL"].startswith("postgresql://")
     assert example["Parameters"]["DATABASE_SECRET_ARN"] == ""  # or the secret would win
     for section, names in example.items():
