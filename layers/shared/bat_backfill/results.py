@@ -29,6 +29,7 @@ _WITHDRAWN = re.compile(r"\bwithdrawn\b", re.IGNORECASE)
 _NO_BIDS = re.compile(r"\bno\s+bids\b|\bended\b|\bclosed\b", re.IGNORECASE)
 _SYMBOL_CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "CHF": "CHF", "A$": "AUD", "C$": "CAD"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_TITLE_YEAR = re.compile(r"(?<![\d,.$])((?:18[89]|19\d|20\d)\d)(?![\d,-])")
 _TAGS = re.compile(r"<[^>]*>")
 MAX_PRICE = 100_000_000  # above any price ever paid on BaT: a misread, not a car
 
@@ -173,8 +174,10 @@ def parse_index_item(raw: object) -> IndexItem:
         raise _BadItem(f"not a listing URL: {str(raw.get('url'))[:80]!r}") from None
     title = _text(raw.get("title"))
     year = _int(raw.get("year"))
+    if year is None and title and (found := _TITLE_YEAR.search(title)):
+        year = int(found.group(1))  # BaT's index often leaves "year" empty; titles state it
     if year is not None and not 1885 <= year <= 2100:
-        year = None  # BaT leaves the year empty on parts and memorabilia; 0 means the same
+        year = None
     listed_currency = _text(raw.get("currency"))
     if listed_currency is not None and not _CURRENCY.match(listed_currency.upper()):
         raise _BadItem(f"unknown currency {listed_currency!r}")
