@@ -108,7 +108,7 @@ def test_bad_items_are_skipped_and_counted_and_their_listing_urls_kept():
         "not an object",
         good,  # BaT repeats an item when a page shifts under the reader: once is enough
     ]
-    index = parse_results(render_results_page(items))  # type: ignore[list-item]
+    index = parse_results(render_results_page(items))  # type: ignore[arg-type]
     assert [i.url for i in index.items] == [f"{BASE}good-1/"]
     assert index.skipped == 5
     assert index.unread_urls == (f"{BASE}odd-2/", f"{BASE}odd-3/", f"{BASE}odd-4/")
