@@ -72,6 +72,29 @@ def drain(settings: Settings, backlog: int, *, new_listings_per_day: int = 0) ->
     }
 
 
+INDEX_ITEMS_PER_PAGE = 36  # /auctions/results/ (the listings-filter endpoint gives up to 50)
+INDEX_ITEMS_TOTAL = 238_733  # items_total of the results index, April 2026
+
+
+def index_vs_fetch(settings: Settings, vehicles: int) -> dict[str, Any]:
+    """Requests and hours to settle `vehicles` outcomes by listing fetches vs by index pages."""
+    interval = settings.request_interval_seconds
+    dense = math.ceil(vehicles / INDEX_ITEMS_PER_PAGE)
+    whole = math.ceil(max(vehicles, INDEX_ITEMS_TOTAL) / INDEX_ITEMS_PER_PAGE)
+    runs_per_day = 24 * 60 / settings.schedule_minutes
+    return {
+        "fetch_requests": vehicles,
+        "fetch_hours": round(vehicles * interval / 3600, 1),
+        "index_requests_dense": dense,
+        "index_requests_whole": whole,
+        "index_hours_dense": round(dense * interval / 3600, 1),
+        "index_hours_whole": round(whole * interval / 3600, 1),
+        "slice_days_whole": round(whole / settings.sweep_pages_per_run / runs_per_day, 1)
+        if settings.sweep_pages_per_run
+        else None,
+    }
+
+
 def main() -> None:
     p = parser(__doc__.split("\n", 1)[0], database=False)
     p.add_argument("--backlog", type=int, default=100_000, help="queued backfills to drain")
@@ -147,9 +170,24 @@ def main() -> None:
             f"a day -> {r['days']:>6} days{capped}"
         )
 
+    # Outcomes from BaT's results index instead of one listing fetch each.
+    index = index_vs_fetch(s, backlog)
+    say(
+        f"outcomes of {backlog:,} vehicles: by listing fetches {index['fetch_requests']:,} "
+        f"requests = {index['fetch_hours']} h at one request every "
+        f"{s.request_interval_seconds:g} s; by the index "
+        f"{index['index_requests_dense']:,}-{index['index_requests_whole']:,} requests "
+        f"({INDEX_ITEMS_PER_PAGE} items a page; {backlog:,} vehicles packed, or spread over the "
+        f"whole index of {INDEX_ITEMS_TOTAL:,}) = {index['index_hours_dense']}-"
+        f"{index['index_hours_whole']} h with `bat-backfill sweep`; the orchestrator's slice "
+        f"({s.sweep_pages_per_run} pages a run) laps the whole index in "
+        f"{index['slice_days_whole']} days"
+    )
+
     emit(
         {
             "benchmark": "backlog",
+            "outcomes_by_index": index,
             "quick": args.quick,  # no effect: the computation is instant
             "backlog": backlog,
             "defaults": {

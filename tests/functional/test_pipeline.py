@@ -115,12 +115,14 @@ def test_discovery_queues_unknown_listings_at_priority_100(db, aws, services, ba
         **{**services.settings.__dict__, "discovery_enabled": True}
     )
     report = run_orchestrator(services)
-    assert report.steps["discover"] == {
+    discover = report.steps["discover"]
+    assert {k: discover[k] for k in ("ok", "enabled", "requests", "seen", "queued", "skipped")} == {
         "ok": True,
         "enabled": True,
         "requests": 1,
         "seen": 2,
         "queued": 1,
+        "skipped": 1,
     }
     rows = db.run(
         "SELECT q.priority, v.bat_auction_url, v.year FROM bat_extraction_queue q "

@@ -197,3 +197,42 @@ def test_demo_stop_without_a_demo_database_is_harmless(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "demo", "--stop")
     assert code == 0 and "no demo database" in err
+
+
+def test_parse_results_prints_items_and_refuses_what_is_not_an_index(tmp_path, capsys):
+    from bat_backfill_tools.samplepages import index_item, render_results_page
+
+    page = tmp_path / "results.html"
+    url = "https://bringatrailer.com/listing/1999-bmw-m3-12/"
+    page.write_text(render_results_page([index_item(url, sold_text="Bid to USD $53,000")]))
+    code, out, _ = run(capsys, "parse-results", str(page), "--json")
+    assert code == 0
+    assert [(i["url"], i["outcome"], i["price"]) for i in json.loads(out)["items"]] == [
+        (url, "bid_to", 53_000)
+    ]
+    code, out, _ = run(capsys, "parse-results", str(page))
+    assert code == 0 and "bid_to" in out and "USD 53,000" in out
+    listing = tmp_path / "listing.html"
+    listing.write_text(render_page(PageSpec(url=URL, outcome=Outcome.SOLD, price=1_000)))
+    for target, message in (
+        (str(listing), "no auctionsCompletedInitialData"),
+        (str(tmp_path / "missing.html"), "no such file"),
+        ("https://example.com/auctions/results/", "not a page of BaT's results index"),
+    ):
+        code, out, err = run(capsys, "parse-results", target)
+        assert (code, out) == (2, "")
+        assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--pages", "0"], "--pages must be at least 1"),
+        (["--model", "911"], "--model needs --make"),
+        (["--start-page", "0"], "--start-page must be at least 1"),
+    ],
+)
+def test_sweep_refuses_bad_options(db_url, capsys, argv, message):
+    code, out, err = run(capsys, "sweep", *argv, "--database-url", db_url)
+    assert (code, out) == (2, "")
+    assert message in err

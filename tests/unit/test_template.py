@@ -34,6 +34,8 @@ SHARED_ENV = (
     "BACKFILL_BATCH_SIZE",
     "BACKFILL_PRIORITY",
     "DISCOVERY_ENABLED",
+    "DISCOVERY_MAX_PAGES",
+    "SWEEP_PAGES_PER_RUN",
     "MAX_ATTEMPTS",
     "SCHEDULE_MINUTES",
     "POWERTOOLS_SERVICE_NAME",
@@ -57,6 +59,9 @@ DASHBOARD_METRICS = (
     "BatResponse429",
     "BatResponse5xx",
     "BatFetchErrors",
+    "IndexPagesRead",
+    "IndexItems",
+    "IndexDisagreements",
 )
 
 

@@ -167,6 +167,71 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_parse_results(args: argparse.Namespace) -> int:
+    from bat_backfill.errors import JobError
+    from bat_backfill.results import ResultsPageError, parse_results
+
+    target: str = args.target
+    try:
+        if target.startswith(("http://", "https://")):
+            from bat_backfill.urls import parse_index_url
+            from bat_backfill.web import build_client, fetch_page
+
+            url = parse_index_url(target)
+            settings = resolve_settings(args)
+            with build_client(settings.user_agent, settings.fetch_timeout_seconds) as client:
+                text = fetch_page(
+                    client, url, max_bytes=settings.max_page_bytes, check=parse_index_url
+                ).html
+        else:
+            path = Path(target)
+            if not path.is_file():
+                raise CommandError(f"no such file: {target}")
+            text = path.read_text(encoding="utf-8", errors="replace")
+        index = parse_results(text)
+    except (ResultsPageError, JobError) as exc:
+        raise CommandError(f"{target}: {exc}") from None
+    if args.json:
+        print(json.dumps(index.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    from .render import render_results
+
+    print(render_results(index))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bat_backfill.discovery import sweep
+    from bat_backfill.errors import JobError
+
+    if args.pages is not None and args.pages < 1:
+        raise CommandError("--pages must be at least 1")
+    if args.start_page < 1:
+        raise CommandError("--start-page must be at least 1")
+    if args.model and not args.make:
+        raise CommandError("--model needs --make")
+    settings = resolve_settings(args)
+    _database_url(settings)
+    from bat_backfill.services import build_services
+
+    services = build_services(settings_environment(settings))
+    try:
+        report = sweep(
+            services,
+            pages=args.pages,
+            start_page=args.start_page,
+            make=args.make,
+            model=args.model,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except JobError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        services.close()
+    _print_json(report.to_dict())
+    return 0
+
+
 def cmd_queue(args: argparse.Namespace) -> int:
     from bat_backfill.db import queue as jobqueue
     from bat_backfill.db import vehicles
@@ -352,6 +417,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="a saved page, or https://bringatrailer.com/listing/<slug>/")
     p.add_argument("--comments", action="store_true", help="include comments and bids")
     p.set_defaults(func=cmd_parse)
+
+    p = add(
+        "parse-results",
+        "Print the listings of a BaT results, make or model page, live board or listings-filter "
+        "JSON (file or URL).",
+        db=False,
+    )
+    p.add_argument("target", help="a saved page or JSON, or a https://bringatrailer.com index URL")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_parse_results)
+
+    p = add("sweep", "Check stored outcomes against BaT's results index; repair, audit, queue.")
+    p.add_argument("--make", help="only this make's results (BaT's make page)")
+    p.add_argument("--model", help="only this model's results (with --make)")
+    p.add_argument("--pages", type=int, help="index pages to read (default: all)")
+    p.add_argument("--start-page", type=int, default=1, help="first index page to read")
+    p.set_defaults(func=cmd_sweep)
 
     p = add("queue", "Queue one vehicle (by id) or listing URL for extraction.")
     p.add_argument("target", help="a vehicle UUID or a BaT listing URL")

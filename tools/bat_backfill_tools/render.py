@@ -101,3 +101,24 @@ def render_history(vehicle_id: str, rows: list[dict[str, Any]]) -> str:
             for r in rows
         ],
     )
+
+
+def render_results(index: Any) -> str:
+    """One line per listing of a parsed results index page (`parse-results`)."""
+    rows = [
+        [
+            i.outcome.value if i.outcome else "?",
+            f"{i.currency or ''} {i.price:,}".strip() if i.price is not None else "",
+            i.ended_at.isoformat(timespec="minutes") if i.ended_at else "",
+            "NR" if i.no_reserve else "",
+            i.lot_id,
+            i.url,
+        ]
+        for i in index.items
+    ]
+    head = f"page {index.page} of {index.pages_total}: {len(index.items)} listings" + (
+        f", {index.skipped} skipped" if index.skipped else ""
+    )
+    lines = [head, render_table(["outcome", "price", "ended", "", "id", "url"], rows)]
+    lines += [f"skipped {p}" for p in index.problems]
+    return "\n".join(lines)

@@ -816,3 +816,66 @@ def sample_spec(index: int) -> PageSpec:
         views=1_000 + index * 37,
         watchers=100 + index * 3,
     )
+
+
+# ---------------------------------------------------------------- results index pages
+
+
+def index_item(
+    url: str,
+    *,
+    sold_text: str = "",
+    ended: int | None = None,
+    current_bid: int | None = None,
+    currency: str | None = "USD",
+    active: bool = False,
+    title: str | None = None,
+    no_reserve: bool = False,
+    item_id: int | None = None,
+) -> dict[str, Any]:
+    """One item of BaT's results index, with the keys its pages and listings-filter JSON use."""
+    return {
+        "active": active,
+        "current_bid": current_bid,
+        "current_bid_formatted": f"{currency} ${current_bid:,}" if current_bid else "",
+        "currency": currency,
+        "country_code": "US",
+        "id": item_id,
+        "noreserve": no_reserve,
+        "premium": False,
+        "sold_text": sold_text,
+        "timestamp_end": ended,
+        "title": title or url.rstrip("/").rsplit("/", 1)[1].replace("-", " ").title(),
+        "url": url,
+        "year": None,
+        "views": "0 Views",
+        "comments": "0",
+    }
+
+
+def index_data(items: list[dict[str, Any]], page: int = 1, pages_total: int = 1) -> dict[str, Any]:
+    """The object BaT embeds in results pages and returns from its listings-filter endpoint."""
+    return {
+        "items": items,
+        "items_per_page": len(items),
+        "items_total": len(items) * pages_total,
+        "page_current": page,
+        "pages_total": pages_total,
+    }
+
+
+def render_results_page(
+    items: list[dict[str, Any]],
+    page: int = 1,
+    pages_total: int = 1,
+    *,
+    variable: str = "auctionsCompletedInitialData",
+) -> str:
+    """A results, make or model page (or, with auctionsCurrentInitialData, a live board)."""
+    data = json.dumps(index_data(items, page, pages_total))
+    return (
+        "<!doctype html><html><head><title>Auction Results | Bring a Trailer</title></head>"
+        '<body><div class="auctions-container">'
+        f'<script type="text/javascript" id="bat-theme-auctions-completed-initial-data">\n'
+        f"/* <![CDATA[ */\nvar {variable} = {data};\n/* ]]> */\n</script></div></body></html>"
+    )

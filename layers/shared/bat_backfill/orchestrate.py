@@ -7,17 +7,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import aws
+from . import aws, discovery
 from .contracts import JobMessage
 from .db import queue as jobqueue
-from .db import runs, vehicles
+from .db import runs
 from .dispatch import dispatch_budget, plan_dispatch
-from .errors import JobError
-from .models import Priority
-from .results import ResultsPageError, parse_results_page
 from .services import Services
-from .urls import parse_results_url, results_url
-from .web import fetch_page
 
 log = logging.getLogger(__name__)
 
@@ -59,37 +54,11 @@ def rescue(services: Services) -> dict[str, Any]:
 
 
 def discover(services: Services) -> dict[str, Any]:
-    s = services.settings
-    if not s.discovery_enabled or s.discovery_max_pages < 1:
-        return {"enabled": False, "requests": 0, "queued": 0}
-    queued = seen = requests = 0
-    for number in range(1, s.discovery_max_pages + 1):
-        requests += 1
-        page = fetch_page(
-            services.http,
-            results_url(number),
-            base_url=s.bat_base_url,
-            max_bytes=s.max_page_bytes,
-            check=parse_results_url,
-        )
-        try:
-            results = parse_results_page(page.html)
-        except ResultsPageError as exc:
-            raise JobError(f"{page.url}: {exc}") from exc
-        seen += len(results.listings)
-        unknown = vehicles.unknown_listing_urls(
-            services.db.connection(), [d.url for d in results.listings]
-        )
-        for found in results.listings:
-            if found.url not in unknown:
-                continue
-            with services.db.transaction() as tx:
-                vid = vehicles.create_vehicle(tx, found.url, title=found.title, year=found.year)
-                jobqueue.enqueue(tx, vid, found.url, Priority.NEW_LISTING, "new_listing")
-            queued += 1
-        if number >= results.pages_total:
-            break
-    return {"enabled": True, "requests": requests, "seen": seen, "queued": queued}
+    return discovery.discover(services)
+
+
+def sweep(services: Services) -> dict[str, Any]:
+    return discovery.sweep_slice(services)
 
 
 def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
@@ -153,9 +122,14 @@ def run_orchestrator(services: Services) -> RunReport:
     _step(report, "auto_queue", services, lambda: auto_queue(services))
     _step(report, "rescue", services, lambda: rescue(services))
     _step(report, "discover", services, lambda: discover(services))
-    requests = int(report.steps["discover"].get("requests", 0) or 0)
-    if not report.steps["discover"]["ok"]:
-        requests = services.settings.discovery_max_pages
+    _step(report, "sweep", services, lambda: sweep(services))
+    # The index pages this run read take their place in the request budget; a failed step
+    # may have read up to its whole allowance.
+    s = services.settings
+    requests = 0
+    for name, allowance in (("discover", s.discovery_max_pages), ("sweep", s.sweep_pages_per_run)):
+        step = report.steps[name]
+        requests += int(step.get("requests", 0) or 0) if step["ok"] else allowance
     _step(report, "dispatch", services, lambda: dispatch(services, other_requests=requests))
     try:
         conn = services.db.connection()

@@ -39,7 +39,10 @@ class Settings:
     backfill_batch_size: int = 20
     backfill_priority: int = 75
     discovery_enabled: bool = True
-    discovery_max_pages: int = 1
+    discovery_max_pages: int = 5
+    discovery_lookback_hours: int = 24
+    discovery_overlap_minutes: int = 60
+    sweep_pages_per_run: int = 12
     max_attempts: int = 5
     backoff_base_seconds: float = 60.0
     backoff_cap_seconds: float = 6 * 3600.0
@@ -85,8 +88,21 @@ SETTINGS: dict[str, Setting] = {
     "schedule_minutes": Setting("SCHEDULE_MINUTES", "orchestrator schedule interval"),
     "backfill_batch_size": Setting("BACKFILL_BATCH_SIZE", "backfills queued per run"),
     "backfill_priority": Setting("BACKFILL_PRIORITY", "priority given to backfills"),
-    "discovery_enabled": Setting("DISCOVERY_ENABLED", "look for new listings each run"),
-    "discovery_max_pages": Setting("DISCOVERY_MAX_PAGES", "results pages read per run"),
+    "discovery_enabled": Setting(
+        "DISCOVERY_ENABLED", "read BaT's results index each run (discovery and the sweep)"
+    ),
+    "discovery_max_pages": Setting(
+        "DISCOVERY_MAX_PAGES", "results index pages discovery may read per run (catch-up budget)"
+    ),
+    "discovery_lookback_hours": Setting(
+        "DISCOVERY_LOOKBACK_HOURS", "how far back the very first discovery run looks"
+    ),
+    "discovery_overlap_minutes": Setting(
+        "DISCOVERY_OVERLAP_MINUTES", "how far past the last seen end time a walk reads on"
+    ),
+    "sweep_pages_per_run": Setting(
+        "SWEEP_PAGES_PER_RUN", "results index pages the outcome sweep checks per run (0 = off)"
+    ),
     "max_attempts": Setting("MAX_ATTEMPTS", "attempts before a job is marked failed"),
     "backoff_base_seconds": Setting("BACKOFF_BASE_SECONDS", "first retry delay"),
     "backoff_cap_seconds": Setting("BACKOFF_CAP_SECONDS", "longest retry delay"),
@@ -157,6 +173,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError("BACKFILL_PRIORITY must be between 1 and 1000")
     if settings.backfill_batch_size < 0:
         raise SettingsError("BACKFILL_BATCH_SIZE must not be negative")
+    if settings.discovery_max_pages < 0 or settings.sweep_pages_per_run < 0:
+        raise SettingsError("DISCOVERY_MAX_PAGES and SWEEP_PAGES_PER_RUN must not be negative")
+    if settings.discovery_lookback_hours < 1 or settings.discovery_overlap_minutes < 0:
+        raise SettingsError(
+            "DISCOVERY_LOOKBACK_HOURS must be at least 1, DISCOVERY_OVERLAP_MINUTES not negative"
+        )
     if settings.database_url and not settings.database_url.startswith(
         ("postgresql://", "postgres://")
     ):

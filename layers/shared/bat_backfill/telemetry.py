@@ -89,6 +89,7 @@ def run_counts(report: RunReport) -> dict[str, float]:
         "NewListingsQueued": float(steps.get("discover", {}).get("queued", 0)),
         "JobsDispatched": float(steps.get("dispatch", {}).get("dispatched", 0)),
         "FailedSteps": float(sum(1 for s in steps.values() if not s.get("ok"))),
+        **index_counts(steps),
     }
     pending = {75: 0, 100: 0}
     processing = failed = 0
@@ -105,3 +106,23 @@ def run_counts(report: RunReport) -> dict[str, float]:
     metrics["QueueProcessing"] = float(processing)
     metrics["QueueFailed"] = float(failed)
     return metrics
+
+
+def index_counts(steps: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """What a run's walks over BaT's results index add: pages read, items, disagreements.
+
+    >>> index_counts({"discover": {"requests": 2, "seen": 60}, "sweep": {"requests": 3,
+    ...     "items": 90, "skipped": 1, "disagreements": 4, "corrected": 3, "conflicts": 1,
+    ...     "queued_for_fetch": 7}})["IndexDisagreements"]
+    4.0
+    """
+    discover, sweep = steps.get("discover", {}), steps.get("sweep", {})
+    return {
+        "IndexPagesRead": float(discover.get("requests", 0) + sweep.get("requests", 0)),
+        "IndexItems": float(discover.get("seen", 0) + sweep.get("items", 0)),
+        "IndexItemsSkipped": float(discover.get("skipped", 0) + sweep.get("skipped", 0)),
+        "IndexDisagreements": float(sweep.get("disagreements", 0)),
+        "OutcomesCorrectedFromIndex": float(sweep.get("corrected", 0)),
+        "IndexConflicts": float(sweep.get("conflicts", 0)),
+        "QueuedForListingFetch": float(sweep.get("queued_for_fetch", 0)),
+    }

@@ -68,3 +68,65 @@ def parse_results_url(url: str) -> str:
 
 def results_url(page: int) -> str:
     return f"{BAT_ORIGIN}/auctions/results/" + (f"?page={page}" if page > 1 else "")
+
+
+_INDEX_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
+# First path segments that are not make pages.
+_NOT_MAKES = frozenset(
+    {"listing", "member", "auctions", "wp-json", "wp-admin", "wp-content", "account", "search"}
+)
+
+
+def parse_index_url(url: str) -> str:
+    """A page of BaT's results index: the results page, the live board, or a make or model page
+    (each with an optional ?page=N), in canonical form; InvalidListingUrlError otherwise.
+
+    >>> parse_index_url("https://www.bringatrailer.com/porsche/911/?page=3")
+    'https://bringatrailer.com/porsche/911/?page=3'
+    >>> parse_index_url("https://bringatrailer.com/auctions/")
+    'https://bringatrailer.com/auctions/'
+    >>> parse_index_url("https://bringatrailer.com/listing/x-1/")
+    Traceback (most recent call last):
+    ...
+    bat_backfill.errors.InvalidListingUrlError: not a page of BaT's results index: 'https://bringatrailer.com/listing/x-1/'
+    """
+    if not isinstance(url, str) or len(url) > 400 or "\x00" in url:
+        raise InvalidListingUrlError(f"not a page of BaT's results index: {str(url)[:80]!r}")
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    page = parts.query.removeprefix("page=")
+    segments = [s for s in parts.path.split("/") if s]
+    path_ok = segments in (["auctions", "results"], ["auctions"]) or (
+        1 <= len(segments) <= 2
+        and segments[0] not in _NOT_MAKES
+        and all(_INDEX_SEGMENT.match(s) for s in segments)
+    )
+    if (
+        parts.scheme != "https"
+        or host not in ("bringatrailer.com", "www.bringatrailer.com")
+        or parts.port not in (None, 443)
+        or parts.username
+        or not parts.path.endswith("/")
+        or not path_ok
+        or (parts.query and not (page.isdigit() and 0 < int(page) < 100_000))
+    ):
+        raise InvalidListingUrlError(f"not a page of BaT's results index: {url[:200]!r}")
+    suffix = f"?page={int(page)}" if parts.query and int(page) > 1 else ""
+    return f"{BAT_ORIGIN}/{'/'.join(segments)}/{suffix}"
+
+
+def index_url(page: int, *, make: str | None = None, model: str | None = None) -> str:
+    """Page `page` of the results index, or of one make's or model's results.
+
+    >>> index_url(2), index_url(1, make="Porsche", model="911")
+    ('https://bringatrailer.com/auctions/results/?page=2', 'https://bringatrailer.com/porsche/911/')
+    """
+    if model and not make:
+        raise InvalidListingUrlError("a model needs its make")
+    path = "auctions/results" if not make else "/".join(_index_slug(s) for s in (make, model) if s)
+    return parse_index_url(f"{BAT_ORIGIN}/{path}/" + (f"?page={page}" if page > 1 else ""))
+
+
+def _index_slug(name: str) -> str:
+    """BaT's slug of a make or model name ("Mercedes-Benz" -> "mercedes-benz")."""
+    return re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")

@@ -676,6 +676,19 @@ CREATE SEQUENCE public.orchestrator_runs_id_seq
 
 ALTER SEQUENCE public.orchestrator_runs_id_seq OWNED BY public.orchestrator_runs.id;
 
+CREATE TABLE public.results_index_checkpoints (
+    name text NOT NULL,
+    high_water timestamp with time zone,
+    walk_top timestamp with time zone,
+    next_page integer DEFAULT 1 NOT NULL,
+    pages_total integer,
+    pages_read bigint DEFAULT 0 NOT NULL,
+    items_seen bigint DEFAULT 0 NOT NULL,
+    laps integer DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT results_index_checkpoints_next_page_check CHECK ((next_page >= 1))
+);
+
 CREATE TABLE public.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -774,6 +787,9 @@ ALTER TABLE ONLY public.extraction_absences
 
 ALTER TABLE ONLY public.orchestrator_runs
     ADD CONSTRAINT orchestrator_runs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.results_index_checkpoints
+    ADD CONSTRAINT results_index_checkpoints_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
