@@ -14,10 +14,10 @@ from .db import runs, vehicles
 from .dispatch import dispatch_budget, plan_dispatch
 from .errors import JobError
 from .models import Priority
+from .politeness import fetch_bat_page
 from .results import ResultsPageError, parse_results_page
 from .services import Services
 from .urls import parse_results_url, results_url
-from .web import fetch_page
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,8 @@ def discover(services: Services) -> dict[str, Any]:
     queued = seen = requests = 0
     for number in range(1, s.discovery_max_pages + 1):
         requests += 1
-        page = fetch_page(
-            services.http,
-            results_url(number),
-            base_url=s.bat_base_url,
-            max_bytes=s.max_page_bytes,
-            check=parse_results_url,
+        page = fetch_bat_page(
+            services.db, s, services.http, results_url(number), check=parse_results_url
         )
         try:
             results = parse_results_page(page.html)
