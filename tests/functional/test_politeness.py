@@ -113,3 +113,17 @@ def test_a_server_dripping_bytes_ends_within_the_deadline_as_retryable(db_url):
     assert caught.value.retryable and "timeout" in str(caught.value)
     # the deadline, plus at most one stalled read (a quarter of it)
     assert elapsed < settings.fetch_timeout_seconds * 1.25 + 0.5
+
+
+def test_a_job_past_its_deadline_is_failed_as_retryable_not_left_processing(db, services):
+    from bat_backfill.process import ForceRequest, InProcessExtractors, force_process
+    from tests.functional.support import CAYMAN_ID, add_job, add_vehicle, job_row
+
+    add_vehicle(db, CAYMAN_ID, CAYMAN)
+    job_id = add_job(db, CAYMAN_ID, CAYMAN)
+    services.settings = replace(services.settings, job_deadline_seconds=1e-9)
+    report = force_process(services, InProcessExtractors(services), ForceRequest(batch_size=1))
+    assert [(r.job_id, r.status) for r in report.jobs] == [(job_id, "retry")]
+    row = job_row(db, job_id)
+    assert row["status"] == "pending" and row["error_kind"] == "retryable"
+    assert "deadline" in row["last_error"] and row["locked_by"] is None
