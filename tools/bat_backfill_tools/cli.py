@@ -19,7 +19,16 @@ from bat_backfill.settings import SETTINGS, Settings, SettingsError, load_settin
 
 from .invoke import FUNCTIONS, InvokeError, invoke_function
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # some jobs failed, or a run was partial
+EXIT_USAGE = 2  # bad input or configuration
+EXIT_UNREACHABLE = 3  # a dependency (Postgres, AWS, BaT) cannot be reached
+
+EXIT_CODES_HELP = """exit status:
+  0  all good
+  1  some jobs failed or a run was partial
+  2  bad input or configuration
+  3  a dependency (Postgres, AWS, BaT) cannot be reached"""
 
 
 class CommandError(Exception):
@@ -212,7 +221,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
         services = _services(settings)
         report = run_orchestrator(services)
     _print_json(report.to_dict())
-    return 0 if report.status != "failed" else 1
+    return EXIT_OK if report.status == "ok" else EXIT_PARTIAL
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -243,7 +252,8 @@ def cmd_process(args: argparse.Namespace) -> int:
             "seconds": round(time.monotonic() - started, 2),
         }
     )
-    return 0
+    unfinished = {"retry", "failed", "error", "lease_lost"}
+    return EXIT_PARTIAL if any(r.status in unfinished for r in reports) else EXIT_OK
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -332,10 +342,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("bat-backfill")
+    except PackageNotFoundError:
+        installed = "unknown"
     parser = argparse.ArgumentParser(
         prog="bat-backfill",
         description="Find, re-extract and repair Bring a Trailer vehicles in Postgres.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed}")
     parser.add_argument("--config", help="TOML settings file (default ./bat-backfill.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
