@@ -53,3 +53,20 @@ def test_jobs_sqs_did_not_accept_are_not_marked_dispatched(db, services):
     with pytest.raises(Exception, match=r"QueueDoesNotExist|does not exist"):
         dispatch(services, other_requests=0)
     assert job_row(db, job)["dispatched_at"] is None
+
+
+def test_an_unreachable_database_exits_3_in_one_line_without_the_password(capsys):
+    from bat_backfill_tools.localpg import free_port
+
+    url = f"postgresql://app:s3cr@t@127.0.0.1:{free_port()}/bat"
+    assert main(["status", "--database-url", url]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "cannot reach Postgres" in captured.err
+    assert "s3cr" not in captured.err and "Traceback" not in captured.err
+
+
+def test_an_unmigrated_database_says_to_migrate(empty_db_url, capsys):
+    assert main(["status", "--database-url", empty_db_url]) == 2
+    err = capsys.readouterr().err
+    assert "run bat-backfill migrate" in err and err.count("\n") == 1

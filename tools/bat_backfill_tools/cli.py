@@ -35,6 +35,25 @@ class CommandError(Exception):
     """A clear, one-line reason the command could not run (exit status 2)."""
 
 
+class UnreachableError(Exception):
+    """A dependency cannot be reached (exit status 3); the message says which and where."""
+
+
+def _server_error(exc: Exception) -> tuple[str | None, str]:
+    """The SQLSTATE code and message of a pg8000 server error (it carries a dict of fields)."""
+    fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return fields.get("C"), str(fields.get("M", exc))
+
+
+def _explain_database_error(exc: Exception) -> str:
+    code, message = _server_error(exc)
+    if code == "42P01":
+        return f"the database is not migrated ({message}): run bat-backfill migrate"
+    if code == "42501":
+        return f"the database role lacks a grant ({message}): grant it access to the tables"
+    return f"database error: {message}"
+
+
 # ---------------------------------------------------------------- settings
 
 
@@ -79,13 +98,31 @@ def _database_url(settings: Settings) -> str:
 
 
 def _connect(settings: Settings) -> Any:
+    import pg8000.exceptions
+
     from bat_backfill.db.connect import connect, redact
 
     url = _database_url(settings)
+    where = redact(url)
     try:
         return connect(url)
+    except pg8000.exceptions.DatabaseError as exc:
+        code, message = _server_error(exc)
+        if code == "28P01":
+            raise CommandError(
+                f"{where}: password authentication failed: check the password in the URL"
+            ) from None
+        raise CommandError(f"cannot connect to {where}: {message}") from None
+    except (pg8000.exceptions.InterfaceError, OSError) as exc:
+        reason = str(exc).split(":")[0][:200]
+        raise UnreachableError(f"cannot reach Postgres at {where}: {reason}") from None
+    except AttributeError:
+        # pg8000 fails this way when the server asks for a password and none was given
+        raise CommandError(
+            f"{where}: the server asks for a password and the URL has none"
+        ) from None
     except Exception as exc:
-        raise CommandError(f"cannot connect to {redact(url)}: {exc}") from None
+        raise CommandError(f"cannot connect to {where}: {exc}") from None
 
 
 def _print_json(value: Any) -> None:
@@ -422,6 +459,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UnreachableError as exc:
+        print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except Exception as exc:
+        import pg8000.exceptions
+
+        if isinstance(exc, pg8000.exceptions.DatabaseError):
+            print(f"bat-backfill {args.command}: {_explain_database_error(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, pg8000.exceptions.InterfaceError):
+            print(f"bat-backfill {args.command}: lost the database: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        raise
     except KeyboardInterrupt:
         return 130
 
