@@ -244,7 +244,16 @@ def cmd_queue(args: argparse.Namespace) -> int:
         except InvalidListingUrlError as exc:
             raise CommandError(f"vehicle {vehicle_id}: {exc}") from None
     job_id = jobqueue.enqueue(conn, vehicle_id, url, args.priority, args.reason)
-    print(f"queued job {job_id}: vehicle {vehicle_id} {url} at priority {args.priority}")
+    row = jobqueue.job_summary(conn, job_id) or {}
+    priority, status, reason = row.get("priority"), row.get("status"), row.get("reason")
+    line = f"queued job {job_id}: vehicle {vehicle_id} {url}, {status} at priority {priority}"
+    # What actually happened, not what was asked: an existing row never loses priority, and a
+    # row being processed keeps its reason.
+    if priority != args.priority:
+        line += f" (already queued higher; priority is never lowered, asked {args.priority})"
+    if reason != args.reason:
+        line += f" (reason kept as {reason!r}: the job is being processed now)"
+    print(line)
     return 0
 
 
@@ -320,7 +329,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     with local_runtime(settings):
         try:
-            result = invoke_function(function, event)
+            # Handlers print metric (EMF) and log lines; stdout stays the reply's JSON alone.
+            with contextlib.redirect_stdout(sys.stderr):
+                result = invoke_function(function, event)
         except InvokeError as exc:
             raise CommandError(str(exc)) from None
     _print_json(result)
@@ -395,10 +406,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML settings file (default ./bat-backfill.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, help_text: str, *, db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(
+        name: str,
+        help_text: str,
+        *,
+        db: bool = True,
+        db_help: str = "postgresql:// URL (default: DATABASE_URL)",
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if db:
-            p.add_argument("--database-url", help="postgresql:// URL (default: DATABASE_URL)")
+            p.add_argument("--database-url", help=db_help)
         return p
 
     p = add("migrate", "Create or update the schema (idempotent).")
@@ -441,11 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_history)
 
-    p = add("demo", "Repair a sample broken database end to end on this machine.")
+    p = add(
+        "demo",
+        "Repair a sample broken database end to end on this machine.",
+        db_help="use this postgresql:// database (default: the demo's own Postgres under "
+        ".demo/; DATABASE_URL is not read, so the demo never touches a real database by chance)",
+    )
     p.add_argument("--pages", help="serve saved real pages from this folder instead")
     p.add_argument("--live", action="store_true", help="fetch from bringatrailer.com (politely)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (last line)")
-    p.add_argument("--vehicles", type=int, default=36, help="sample size")
+    p.add_argument("--vehicles", type=int, default=36, help="sample size, 1 to 500")
     p.add_argument("--stop", action="store_true", help="stop the demo's Postgres under .demo/")
     p.set_defaults(func=cmd_demo)
     return parser
