@@ -444,7 +444,7 @@ def test_upgrading_a_0003_database_matches_a_fresh_one(
         conn.run("ROLLBACK")
         assert any(r[1] == "retry_failed" for r in retries_before)
 
-        assert migrate(conn) == ["0004_selector_speed"]
+        assert migrate(conn) == [m.name for m in find_migrations() if m.version > 3]
         assert migrate(conn) == []
         assert {n: selection(conn, "queue_bat_backfill_vehicles", n) for n in (5, 200)} == before
         conn.run("START TRANSACTION")

@@ -98,22 +98,20 @@ def _database_url(settings: Settings) -> str:
 
 
 def _connect(settings: Settings) -> Any:
-    import pg8000.exceptions
-
-    from bat_backfill.db.connect import connect, redact
+    from bat_backfill.db.connect import ConnectionFailedError, ServerError, connect, redact
 
     url = _database_url(settings)
     where = redact(url)
     try:
         return connect(url)
-    except pg8000.exceptions.DatabaseError as exc:
+    except ServerError as exc:
         code, message = _server_error(exc)
         if code == "28P01":
             raise CommandError(
                 f"{where}: password authentication failed: check the password in the URL"
             ) from None
         raise CommandError(f"cannot connect to {where}: {message}") from None
-    except (pg8000.exceptions.InterfaceError, OSError) as exc:
+    except (ConnectionFailedError, OSError) as exc:
         reason = str(exc).split(":")[0][:200]
         raise UnreachableError(f"cannot reach Postgres at {where}: {reason}") from None
     except AttributeError:
@@ -491,12 +489,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except Exception as exc:
-        import pg8000.exceptions
+        from bat_backfill.db.connect import ConnectionFailedError, ServerError
 
-        if isinstance(exc, pg8000.exceptions.DatabaseError):
+        if isinstance(exc, ServerError):
             print(f"bat-backfill {args.command}: {_explain_database_error(exc)}", file=sys.stderr)
             return EXIT_USAGE
-        if isinstance(exc, pg8000.exceptions.InterfaceError):
+        if isinstance(exc, ConnectionFailedError):
             print(f"bat-backfill {args.command}: lost the database: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE
         raise
