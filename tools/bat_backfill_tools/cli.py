@@ -19,11 +19,39 @@ from bat_backfill.settings import SETTINGS, Settings, SettingsError, load_settin
 
 from .invoke import FUNCTIONS, InvokeError, invoke_function
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # some jobs failed, or a run was partial
+EXIT_USAGE = 2  # bad input or configuration
+EXIT_UNREACHABLE = 3  # a dependency (Postgres, AWS, BaT) cannot be reached
+
+EXIT_CODES_HELP = """exit status:
+  0  all good
+  1  some jobs failed or a run was partial
+  2  bad input or configuration
+  3  a dependency (Postgres, AWS, BaT) cannot be reached"""
 
 
 class CommandError(Exception):
     """A clear, one-line reason the command could not run (exit status 2)."""
+
+
+class UnreachableError(Exception):
+    """A dependency cannot be reached (exit status 3); the message says which and where."""
+
+
+def _server_error(exc: Exception) -> tuple[str | None, str]:
+    """The SQLSTATE code and message of a pg8000 server error (it carries a dict of fields)."""
+    fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return fields.get("C"), str(fields.get("M", exc))
+
+
+def _explain_database_error(exc: Exception) -> str:
+    code, message = _server_error(exc)
+    if code == "42P01":
+        return f"the database is not migrated ({message}): run bat-backfill migrate"
+    if code == "42501":
+        return f"the database role lacks a grant ({message}): grant it access to the tables"
+    return f"database error: {message}"
 
 
 # ---------------------------------------------------------------- settings
@@ -70,13 +98,29 @@ def _database_url(settings: Settings) -> str:
 
 
 def _connect(settings: Settings) -> Any:
-    from bat_backfill.db.connect import connect, redact
+    from bat_backfill.db.connect import ConnectionFailedError, ServerError, connect, redact
 
     url = _database_url(settings)
+    where = redact(url)
     try:
         return connect(url)
+    except ServerError as exc:
+        code, message = _server_error(exc)
+        if code == "28P01":
+            raise CommandError(
+                f"{where}: password authentication failed: check the password in the URL"
+            ) from None
+        raise CommandError(f"cannot connect to {where}: {message}") from None
+    except (ConnectionFailedError, OSError) as exc:
+        reason = str(exc).split(":")[0][:200]
+        raise UnreachableError(f"cannot reach Postgres at {where}: {reason}") from None
+    except AttributeError:
+        # pg8000 fails this way when the server asks for a password and none was given
+        raise CommandError(
+            f"{where}: the server asks for a password and the URL has none"
+        ) from None
     except Exception as exc:
-        raise CommandError(f"cannot connect to {redact(url)}: {exc}") from None
+        raise CommandError(f"cannot connect to {where}: {exc}") from None
 
 
 def _print_json(value: Any) -> None:
@@ -263,7 +307,16 @@ def cmd_queue(args: argparse.Namespace) -> int:
         except InvalidListingUrlError as exc:
             raise CommandError(f"vehicle {vehicle_id}: {exc}") from None
     job_id = jobqueue.enqueue(conn, vehicle_id, url, args.priority, args.reason)
-    print(f"queued job {job_id}: vehicle {vehicle_id} {url} at priority {args.priority}")
+    row = jobqueue.job_summary(conn, job_id) or {}
+    priority, status, reason = row.get("priority"), row.get("status"), row.get("reason")
+    line = f"queued job {job_id}: vehicle {vehicle_id} {url}, {status} at priority {priority}"
+    # What actually happened, not what was asked: an existing row never loses priority, and a
+    # row being processed keeps its reason.
+    if priority != args.priority:
+        line += f" (already queued higher; priority is never lowered, asked {args.priority})"
+    if reason != args.reason:
+        line += f" (reason kept as {reason!r}: the job is being processed now)"
+    print(line)
     return 0
 
 
@@ -277,7 +330,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
         services = _services(settings)
         report = run_orchestrator(services)
     _print_json(report.to_dict())
-    return 0 if report.status != "failed" else 1
+    return EXIT_OK if report.status == "ok" else EXIT_PARTIAL
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -308,7 +361,8 @@ def cmd_process(args: argparse.Namespace) -> int:
             "seconds": round(time.monotonic() - started, 2),
         }
     )
-    return 0
+    unfinished = {"retry", "failed", "error", "lease_lost"}
+    return EXIT_PARTIAL if any(r.status in unfinished for r in reports) else EXIT_OK
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -338,7 +392,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     with local_runtime(settings):
         try:
-            result = invoke_function(function, event)
+            # Handlers print metric (EMF) and log lines; stdout stays the reply's JSON alone.
+            with contextlib.redirect_stdout(sys.stderr):
+                result = invoke_function(function, event)
         except InvokeError as exc:
             raise CommandError(str(exc)) from None
     _print_json(result)
@@ -397,17 +453,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("bat-backfill")
+    except PackageNotFoundError:
+        installed = "unknown"
     parser = argparse.ArgumentParser(
         prog="bat-backfill",
         description="Find, re-extract and repair Bring a Trailer vehicles in Postgres.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed}")
     parser.add_argument("--config", help="TOML settings file (default ./bat-backfill.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, help_text: str, *, db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(
+        name: str,
+        help_text: str,
+        *,
+        db: bool = True,
+        db_help: str = "postgresql:// URL (default: DATABASE_URL)",
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if db:
-            p.add_argument("--database-url", help="postgresql:// URL (default: DATABASE_URL)")
+            p.add_argument("--database-url", help=db_help)
         return p
 
     p = add("migrate", "Create or update the schema (idempotent).")
@@ -467,11 +544,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_history)
 
-    p = add("demo", "Repair a sample broken database end to end on this machine.")
+    p = add(
+        "demo",
+        "Repair a sample broken database end to end on this machine.",
+        db_help="use this postgresql:// database (default: the demo's own Postgres under "
+        ".demo/; DATABASE_URL is not read, so the demo never touches a real database by chance)",
+    )
     p.add_argument("--pages", help="serve saved real pages from this folder instead")
     p.add_argument("--live", action="store_true", help="fetch from bringatrailer.com (politely)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (last line)")
-    p.add_argument("--vehicles", type=int, default=36, help="sample size")
+    p.add_argument("--vehicles", type=int, default=36, help="sample size, 1 to 500")
     p.add_argument("--stop", action="store_true", help="stop the demo's Postgres under .demo/")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -485,6 +567,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UnreachableError as exc:
+        print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except Exception as exc:
+        from bat_backfill.db.connect import ConnectionFailedError, ServerError
+
+        if isinstance(exc, ServerError):
+            print(f"bat-backfill {args.command}: {_explain_database_error(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, ConnectionFailedError):
+            print(f"bat-backfill {args.command}: lost the database: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        raise
     except KeyboardInterrupt:
         return 130
 

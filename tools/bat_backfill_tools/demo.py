@@ -408,6 +408,9 @@ def _start_database(args: argparse.Namespace) -> tuple[str, LocalPostgres | None
     return cluster.ensure_database(DEMO_DB), cluster
 
 
+MIN_VEHICLES, MAX_VEHICLES = 1, 500
+
+
 def stop_demo_database() -> int:
     """Stop the Postgres that `make demo` keeps running under .demo/ (its data stays)."""
     from . import localpg
@@ -419,6 +422,11 @@ def stop_demo_database() -> int:
     cluster = localpg.LocalPostgres(
         root=(DEMO_DIR / "pg").resolve(), port=int(port_file.read_text())
     )
+    if not cluster.is_running():
+        print(
+            f"the demo database is not running ({cluster.data}); nothing to stop", file=sys.stderr
+        )
+        return 0
     cluster.stop()
     print(f"stopped the demo database ({cluster.data})", file=sys.stderr)
     return 0
@@ -459,7 +467,14 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         samples = build_real_samples(slugs)
     else:
-        samples = build_samples(max(1, min(args.vehicles, 500)))
+        if not MIN_VEHICLES <= args.vehicles <= MAX_VEHICLES:
+            print(
+                f"bat-backfill demo: --vehicles must be between {MIN_VEHICLES} and "
+                f"{MAX_VEHICLES}, got {args.vehicles}",
+                file=sys.stderr,
+            )
+            return 2
+        samples = build_samples(args.vehicles)
     load_samples(conn, samples)
     before = snapshot_vehicles(conn, samples)
     progress.say(f"loaded {len(samples)} sample vehicles with planted defects")

@@ -15,11 +15,11 @@ from .db import vehicles
 from .errors import JobError
 from .indexcheck import missing_fields, plan_index_repair
 from .models import Priority
+from .politeness import fetch_bat_page
 from .repair import Action
 from .results import IndexItem, ResultsIndex, ResultsPageError, parse_results
 from .services import Services
 from .urls import index_url, parse_index_url
-from .web import fetch_page
 
 DISCOVERY = "discovery"
 SWEEP = "sweep"
@@ -31,13 +31,7 @@ Progress = Callable[[str], None]
 def fetch_index_page(services: Services, url: str) -> ResultsIndex:
     """One polite GET of an index page, parsed; an unreadable page is a JobError."""
     s = services.settings
-    page = fetch_page(
-        services.http,
-        url,
-        base_url=s.bat_base_url,
-        max_bytes=s.max_page_bytes,
-        check=parse_index_url,
-    )
+    page = fetch_bat_page(services.db, s, services.http, url, check=parse_index_url)
     try:
         return parse_results(page.html)
     except ResultsPageError as exc:

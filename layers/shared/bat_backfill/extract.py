@@ -12,10 +12,10 @@ from .db import vehicles
 from .errors import PageRejectedError, VehicleNotFoundError
 from .models import CommentKind
 from .parsing import ListingParseError, parse_comments, parse_listing
+from .politeness import fetch_bat_page
 from .repair import plan_repair
 from .services import Services
 from .urls import listing_slug, parse_listing_url
-from .web import fetch_page
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,7 @@ def obtain_page(
             html = aws.load_snapshot(s3, bucket, latest)
             if html is not None:
                 return PageSource(html, latest, reused=True, fetch_status=None)
-    page = fetch_page(
-        services.http, url, base_url=settings.bat_base_url, max_bytes=settings.max_page_bytes
-    )
+    page = fetch_bat_page(services.db, settings, services.http, url)
     key = None
     if s3 is not None and bucket:
         key = aws.snapshot_key(slug, services.clock())

@@ -12,6 +12,7 @@ from .contracts import JobMessage
 from .db import queue as jobqueue
 from .db import runs
 from .dispatch import dispatch_budget, plan_dispatch
+from .errors import BatBackfillError
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,11 @@ def _step(
     try:
         report.steps[name] = {"ok": True, **fn()}
     except Exception as exc:
-        log.exception("orchestrator step %s failed", name)
+        if isinstance(exc, BatBackfillError):
+            # expected (BaT unreachable, a bad page): one line, not a traceback every run
+            log.warning("orchestrator step %s failed: %s", name, exc)
+        else:
+            log.exception("orchestrator step %s failed", name)
         services.db.reset()
         report.steps[name] = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
         report.status = "partial"
@@ -86,18 +91,31 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
         planned = {d.job.id for d in plan}
         refused: list[int] = [j.id for j in jobs if j.id not in planned]
         for high, url in ((True, s.high_queue_url), (False, s.backfill_queue_url)):
-            refused += aws.send_jobs(
-                sqs,
-                url,
-                (
+            batch = [d for d in plan if d.high is high]
+            try:
+                refused += aws.send_jobs(
+                    sqs,
+                    url,
                     (
-                        JobMessage(d.job.id, d.job.vehicle_id, d.job.bat_url, d.job.priority),
-                        d.delay_seconds,
-                    )
-                    for d in plan
-                    if d.high is high
-                ),
-            )
+                        (
+                            JobMessage(d.job.id, d.job.vehicle_id, d.job.bat_url, d.job.priority),
+                            d.delay_seconds,
+                        )
+                        for d in batch
+                    ),
+                )
+            except Exception:
+                # SQS did not confirm these (no credentials, no network): they were selected
+                # as dispatched, so un-mark them and every job not yet sent, or the next runs
+                # would count them in flight and they would stall until redispatch.
+                sent = set(j.id for j in jobs) - set(refused)
+                if high:
+                    runs.undispatch(conn, list(sent))
+                else:
+                    high_ids = {d.job.id for d in plan if d.high}
+                    runs.undispatch(conn, [i for i in sent if i not in high_ids])
+                runs.undispatch(conn, refused)
+                raise
         runs.undispatch(conn, refused)
         return {
             "dispatched": len(plan) - len(set(refused) & planned),

@@ -3,6 +3,7 @@ or, forced, claim the best due jobs directly and run them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
@@ -156,10 +157,14 @@ def run_job(
     poison message ends in the DLQ.
     """
     request = job_request(job)
+    started = time.monotonic()
+    deadline = services.settings.job_deadline_seconds
     try:
         listing = extractors.listing(request).unwrap()
+        _check_deadline(started, deadline)
         snapshot = listing.get("snapshot_key")
         comments = extractors.comments(replace(request, snapshot_key=snapshot)).unwrap()
+        _check_deadline(started, deadline)
     except LeaseLostError as exc:
         return JobReport(job.id, "lease_lost", str(exc))
     except JobError as exc:
@@ -184,6 +189,16 @@ def run_job(
         comments=comments,
         fetch_status=listing.get("fetch_status"),
     )
+
+
+def _check_deadline(started: float, deadline_seconds: float) -> None:
+    """A job past its deadline is failed as retryable, so it never waits out its lease."""
+    if time.monotonic() - started > deadline_seconds:
+        raise JobError(
+            f"job ran past its {deadline_seconds:g} s deadline; retried later",
+            retryable=True,
+            kind="JobDeadlineError",
+        )
 
 
 def process_message(

@@ -48,6 +48,10 @@ class Settings:
     backoff_cap_seconds: float = 6 * 3600.0
     lease_seconds: int = 600
     fetch_timeout_seconds: float = 20.0
+    budget_max_wait_seconds: float = 30.0
+    throttle_recovery_seconds: float = 300.0
+    throttle_max_factor: float = 16.0
+    job_deadline_seconds: float = 80.0
     max_page_bytes: int = 5_000_000
     snapshot_max_age_seconds: int = 3600
     user_agent: str = "bat-backfill/0.1 (+vehicle data repair; polite crawler)"
@@ -107,7 +111,21 @@ SETTINGS: dict[str, Setting] = {
     "backoff_base_seconds": Setting("BACKOFF_BASE_SECONDS", "first retry delay"),
     "backoff_cap_seconds": Setting("BACKOFF_CAP_SECONDS", "longest retry delay"),
     "lease_seconds": Setting("LEASE_SECONDS", "how long a claimed job is held"),
-    "fetch_timeout_seconds": Setting("FETCH_TIMEOUT_SECONDS", "timeout of one BaT request"),
+    "fetch_timeout_seconds": Setting(
+        "FETCH_TIMEOUT_SECONDS", "deadline of one BaT fetch: connect, redirects and all reads"
+    ),
+    "budget_max_wait_seconds": Setting(
+        "BUDGET_MAX_WAIT_SECONDS", "longest wait for a request slot before the job is retried later"
+    ),
+    "throttle_recovery_seconds": Setting(
+        "THROTTLE_RECOVERY_SECONDS", "after a 403/429 the slow-down halves every this many seconds"
+    ),
+    "throttle_max_factor": Setting(
+        "THROTTLE_MAX_FACTOR", "403/429 answers stretch the request interval up to this factor"
+    ),
+    "job_deadline_seconds": Setting(
+        "JOB_DEADLINE_SECONDS", "a job still running after this is failed as retryable"
+    ),
     "max_page_bytes": Setting("MAX_PAGE_BYTES", "largest page accepted"),
     "snapshot_max_age_seconds": Setting(
         "SNAPSHOT_MAX_AGE_SECONDS", "a snapshot younger than this is reused"
@@ -167,6 +185,12 @@ def load_settings(*sources: Mapping[str, Any]) -> Settings:
 def _check(settings: Settings) -> None:
     if settings.request_interval_seconds <= 0:
         raise SettingsError("REQUEST_INTERVAL_SECONDS must be above 0 (BaT politeness)")
+    for name in ("fetch_timeout_seconds", "budget_max_wait_seconds", "job_deadline_seconds",
+                 "throttle_recovery_seconds"):  # fmt: skip
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{SETTINGS[name].env} must be above 0")
+    if settings.throttle_max_factor < 1:
+        raise SettingsError("THROTTLE_MAX_FACTOR must be at least 1")
     if settings.max_attempts < 1:
         raise SettingsError("MAX_ATTEMPTS must be at least 1")
     if not 1 <= settings.backfill_priority <= 1000:

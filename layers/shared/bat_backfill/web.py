@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -12,6 +13,9 @@ from .errors import FetchError, PageRejectedError
 from .urls import BAT_ORIGIN, parse_listing_url
 
 MAX_REDIRECTS = 3
+# A read may stall at most this share of the fetch's deadline: the deadline is checked between
+# reads, so a server dripping bytes ends the fetch no later than 1.25 x the deadline.
+STALL_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ def _classify(status: int, url: str) -> FetchError:
     return FetchError(f"BaT answered {status} for {url}", status=status, retryable=False)
 
 
+def _past_deadline(url: str, seconds: float) -> FetchError:
+    return FetchError(
+        f"timeout fetching {url}: no complete page within {seconds:g} s", retryable=True
+    )
+
+
 def fetch_page(
     client: httpx.Client,
     url: str,
@@ -39,14 +49,33 @@ def fetch_page(
     base_url: str = BAT_ORIGIN,
     max_bytes: int = 5_000_000,
     check: Callable[[str], str] = parse_listing_url,
+    before_request: Callable[[], None] | None = None,
+    deadline_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Page:
     """GET a BaT page that `check` accepts, following only redirects `check` also accepts,
-    refusing pages above `max_bytes`. `base_url` replaces BaT's origin (local page servers)."""
+    refusing pages above `max_bytes`. `base_url` replaces BaT's origin (local page servers).
+
+    `before_request` runs before every request, redirects included (the request budget waits
+    there). `deadline_seconds` bounds the whole fetch from its first request: connecting,
+    redirects and every read of the body, however slowly the server sends it."""
     canonical = check(url)
+    deadline: float | None = None
     for _ in range(MAX_REDIRECTS + 1):
         target = base_url.rstrip("/") + canonical.removeprefix(BAT_ORIGIN)
+        if before_request is not None:
+            before_request()
+        timeout = client.timeout
+        if deadline_seconds is not None:
+            if deadline is None:
+                deadline = clock() + deadline_seconds
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise _past_deadline(canonical, deadline_seconds)
+            stall = min(remaining, max(0.05, deadline_seconds * STALL_SHARE))
+            timeout = httpx.Timeout(stall)
         try:
-            with client.stream("GET", target, follow_redirects=False) as response:
+            with client.stream("GET", target, follow_redirects=False, timeout=timeout) as response:
                 if response.is_redirect:
                     location = urljoin(target, response.headers.get("location", ""))
                     # A redirect must land on another page of the same kind on BaT.
@@ -68,6 +97,8 @@ def fetch_page(
                     body.extend(chunk)
                     if len(body) > max_bytes:
                         raise PageRejectedError(f"{canonical} exceeds {max_bytes} bytes")
+                    if deadline is not None and deadline_seconds and clock() > deadline:
+                        raise _past_deadline(canonical, deadline_seconds)
                 html = body.decode(response.encoding or "utf-8", errors="replace")
                 return Page(url=canonical, status=200, html=html)
         except httpx.TimeoutException as exc:

@@ -7,10 +7,17 @@ from collections.abc import Callable, Iterator
 from typing import TypeAlias
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pg8000.exceptions
 import pg8000.native
 
 # pg8000 ships no type information, so this is `Any` to mypy; the name still says what it is.
 Connection: TypeAlias = pg8000.native.Connection
+
+
+# The driver's errors under our names, so code outside db/ never imports the driver: a server's
+# refusal (args[0] holds its fields: C = SQLSTATE, M = message) and a connection that failed.
+ServerError = pg8000.exceptions.DatabaseError
+ConnectionFailedError = pg8000.exceptions.InterfaceError
 
 
 class DatabaseUrlError(ValueError):

@@ -221,3 +221,9 @@ def queue_depths(conn: pg8000.native.Connection) -> list[dict[str, Any]]:
         {"status": status, "priority": int(priority), "count": int(count)}
         for status, priority, count in run_named(conn, "queue_depths")
     ]
+
+
+def job_summary(conn: pg8000.native.Connection, job_id: int) -> dict[str, Any] | None:
+    """{priority, status, reason} of one job, or None if there is no such job."""
+    rows = run_named(conn, "job_summary", job_id=job_id).dicts()
+    return rows[0] if rows else None

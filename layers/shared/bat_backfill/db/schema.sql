@@ -649,6 +649,17 @@ CREATE SEQUENCE public.bat_extraction_queue_id_seq
 
 ALTER SEQUENCE public.bat_extraction_queue_id_seq OWNED BY public.bat_extraction_queue.id;
 
+CREATE TABLE public.bat_request_budget (
+    id smallint DEFAULT 1 NOT NULL,
+    next_slot timestamp with time zone DEFAULT now() NOT NULL,
+    slow_factor double precision DEFAULT 1 NOT NULL,
+    slowed_at timestamp with time zone DEFAULT now() NOT NULL,
+    requests bigint DEFAULT 0 NOT NULL,
+    throttles bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT bat_request_budget_id_check CHECK ((id = 1)),
+    CONSTRAINT bat_request_budget_slow_factor_check CHECK ((slow_factor >= (1)::double precision))
+);
+
 CREATE TABLE public.extraction_absences (
     vehicle_id uuid NOT NULL,
     field text NOT NULL,
@@ -781,6 +792,9 @@ ALTER TABLE ONLY public.bat_extraction_queue
 
 ALTER TABLE ONLY public.bat_extraction_queue
     ADD CONSTRAINT bat_extraction_queue_vehicle_id_key UNIQUE (vehicle_id);
+
+ALTER TABLE ONLY public.bat_request_budget
+    ADD CONSTRAINT bat_request_budget_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.extraction_absences
     ADD CONSTRAINT extraction_absences_pkey PRIMARY KEY (vehicle_id, field);

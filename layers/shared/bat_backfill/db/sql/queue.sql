@@ -196,3 +196,9 @@ UPDATE bat_extraction_queue q
    AND q.status = 'processing'
    AND q.lease_generation = CAST(:lease_generation AS bigint)
 RETURNING q.id;
+
+-- name: job_summary
+-- purpose: One job's priority, status and reason, as an operator command reports them.
+SELECT q.priority, q.status, q.reason
+  FROM bat_extraction_queue q
+ WHERE q.id = CAST(:job_id AS bigint);
