@@ -310,6 +310,14 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.bat_request_slow_factor(p_factor double precision, p_slowed_at timestamp with time zone, p_recovery_seconds double precision) RETURNS double precision
+    LANGUAGE sql
+    AS $$
+    SELECT 1 + (p_factor - 1)
+               * power(0.5, greatest(0, extract(epoch FROM clock_timestamp() - p_slowed_at))
+                            / p_recovery_seconds)
+$$;
+
 CREATE FUNCTION public.queue_bat_backfill_vehicles(p_limit integer, p_priority integer) RETURNS TABLE(vehicle_id uuid, reason text, bat_url text)
     LANGUAGE plpgsql STABLE
     SET jit TO 'off'

@@ -8,9 +8,8 @@ WITH cur AS MATERIALIZED (
     -- FOR UPDATE: bookings queue on the one row, so no two callers ever get the same slot.
     SELECT b.id,
            greatest(b.next_slot, clock_timestamp()) AS slot,
-           1 + (b.slow_factor - 1)
-               * power(0.5, greatest(0, extract(epoch FROM clock_timestamp() - b.slowed_at))
-                            / CAST(:recovery_seconds AS float8)) AS factor
+           bat_request_slow_factor(b.slow_factor, b.slowed_at,
+                                   CAST(:recovery_seconds AS float8)) AS factor
       FROM bat_request_budget b
      WHERE b.id = 1
        FOR UPDATE
@@ -29,9 +28,8 @@ RETURNING greatest(0, extract(epoch FROM cur.slot - clock_timestamp()))::float8 
 -- purpose: BaT answered 403/429: double the (decayed) interval multiplier up to :max_factor and push the next slot out; the new multiplier.
 WITH cur AS MATERIALIZED (
     SELECT b.id,
-           1 + (b.slow_factor - 1)
-               * power(0.5, greatest(0, extract(epoch FROM clock_timestamp() - b.slowed_at))
-                            / CAST(:recovery_seconds AS float8)) AS factor
+           bat_request_slow_factor(b.slow_factor, b.slowed_at,
+                                   CAST(:recovery_seconds AS float8)) AS factor
       FROM bat_request_budget b
      WHERE b.id = 1
        FOR UPDATE
@@ -50,9 +48,8 @@ RETURNING b.slow_factor::float8 AS factor;
 -- name: request_budget_state
 -- purpose: The budget as operators see it: seconds until the next free slot, the current multiplier, totals.
 SELECT greatest(0, extract(epoch FROM b.next_slot - clock_timestamp()))::float8 AS next_slot_in_seconds,
-       (1 + (b.slow_factor - 1)
-            * power(0.5, greatest(0, extract(epoch FROM clock_timestamp() - b.slowed_at))
-                         / CAST(:recovery_seconds AS float8)))::float8 AS factor,
+       bat_request_slow_factor(b.slow_factor, b.slowed_at,
+                               CAST(:recovery_seconds AS float8)) AS factor,
        b.requests,
        b.throttles
   FROM bat_request_budget b

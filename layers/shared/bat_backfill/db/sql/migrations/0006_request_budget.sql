@@ -12,3 +12,14 @@ CREATE TABLE IF NOT EXISTS bat_request_budget (
 );
 
 INSERT INTO bat_request_budget (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
+
+-- The interval multiplier now: a slow-down decays by half every p_recovery_seconds after the
+-- last 403/429. VOLATILE: it reads clock_timestamp() (real time, after any wait for the row).
+CREATE OR REPLACE FUNCTION bat_request_slow_factor(p_factor float8, p_slowed_at timestamptz,
+                                                   p_recovery_seconds float8)
+RETURNS float8
+LANGUAGE sql VOLATILE AS $fn$
+    SELECT 1 + (p_factor - 1)
+               * power(0.5, greatest(0, extract(epoch FROM clock_timestamp() - p_slowed_at))
+                            / p_recovery_seconds)
+$fn$;
