@@ -24,10 +24,16 @@ BEGIN
                reason = EXCLUDED.reason,
                bat_url = EXCLUDED.bat_url
          WHERE q.status IN ('failed', 'complete')
-        RETURNING q.id
+        RETURNING q.vehicle_id
     )
     SELECT (SELECT count(*) FROM queued)::int,
-           ((SELECT count(*) FROM picked) - (SELECT count(*) FROM queued))::int;
+           -- the seed's "already queued": vehicles that need a backfill and whose job is pending
+           -- or processing, plus those another run queued while this one was choosing
+           ((SELECT count(*)
+               FROM backfill_candidates c
+               JOIN bat_extraction_queue q ON q.vehicle_id = c.vehicle_id
+              WHERE c.held_until = 'infinity' AND q.status IN ('pending', 'processing'))
+            + (SELECT count(*) FROM picked) - (SELECT count(*) FROM queued))::int;
 END
 $$;
 
@@ -102,12 +108,12 @@ BEGIN
     END IF;
     -- The same vehicle row lock as the other refreshes: a candidate row being inserted for this
     -- vehicle right now is committed first, then updated here.
-    SELECT v.created_at, nullif(btrim(v.bat_auction_url), '') IS NOT NULL
+    SELECT v.created_at, bat_vehicle_listing(v.bat_auction_url, v.discovery_url) IS NOT NULL
       INTO vehicle_created, has_url
       FROM vehicles v
      WHERE v.id = NEW.vehicle_id
        FOR NO KEY UPDATE;
-    new_hold := backfill_hold(NEW.status, NEW.completed_at, NEW.next_attempt_at);
+    new_hold := backfill_hold(NEW.status, NEW.completed_at, NEW.next_attempt_at, NEW.error_kind);
     IF new_hold <= now() THEN
         new_hold := NULL;  -- an ended hold; NULL stays NULL (no hold)
     END IF;
@@ -115,9 +121,9 @@ BEGIN
        SET held_until = new_hold
      WHERE c.vehicle_id = NEW.vehicle_id
        AND c.held_until IS DISTINCT FROM new_hold;
-    IF NEW.status = 'failed' AND has_url THEN
+    IF NEW.status = 'failed' AND NEW.error_kind IS DISTINCT FROM 'permanent' AND has_url THEN
         INSERT INTO backfill_retries AS r (vehicle_id, vehicle_created_at, next_attempt_at)
-        VALUES (NEW.vehicle_id, vehicle_created, NEW.next_attempt_at)
+        VALUES (NEW.vehicle_id, vehicle_created, coalesce(NEW.next_attempt_at, '-infinity'))
         ON CONFLICT (vehicle_id) DO UPDATE
            SET vehicle_created_at = EXCLUDED.vehicle_created_at,
                next_attempt_at = EXCLUDED.next_attempt_at
@@ -157,16 +163,16 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         -- only the columns the judgement reads; backfill_retries reads two of them
         SELECT array_agg(n.id) FILTER (
-                   WHERE (n.created_at, n.bat_auction_url, n.auction_end_date, n.sale_status,
-                          n.sale_price, n.high_bid, n.bat_buyer, n.vin, n.mileage, n.color,
-                          n.transmission, n.drivetrain)
+                   WHERE (n.created_at, n.bat_auction_url, n.discovery_url, n.auction_end_date,
+                          n.sale_status, n.auction_outcome, n.sale_price, n.high_bid, n.bat_buyer,
+                          n.vin, n.mileage, n.color, n.transmission, n.drivetrain)
                          IS DISTINCT FROM
-                         (o.created_at, o.bat_auction_url, o.auction_end_date, o.sale_status,
-                          o.sale_price, o.high_bid, o.bat_buyer, o.vin, o.mileage, o.color,
-                          o.transmission, o.drivetrain)),
+                         (o.created_at, o.bat_auction_url, o.discovery_url, o.auction_end_date,
+                          o.sale_status, o.auction_outcome, o.sale_price, o.high_bid, o.bat_buyer,
+                          o.vin, o.mileage, o.color, o.transmission, o.drivetrain)),
                array_agg(n.id) FILTER (
-                   WHERE (n.created_at, n.bat_auction_url)
-                         IS DISTINCT FROM (o.created_at, o.bat_auction_url))
+                   WHERE (n.created_at, n.bat_auction_url, n.discovery_url)
+                         IS DISTINCT FROM (o.created_at, o.bat_auction_url, o.discovery_url))
           INTO ids, retry_ids
           FROM new_rows n
           JOIN old_rows o ON o.id = n.id;
@@ -184,14 +190,16 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION public.backfill_hold(p_status text, p_completed_at timestamp with time zone, p_next_attempt_at timestamp with time zone) RETURNS timestamp with time zone
+CREATE FUNCTION public.backfill_hold(p_status text, p_completed_at timestamp with time zone, p_next_attempt_at timestamp with time zone, p_error_kind text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
     AS $$
     SELECT CASE p_status
         WHEN 'pending' THEN 'infinity'::timestamptz
         WHEN 'processing' THEN 'infinity'::timestamptz
-        WHEN 'complete' THEN p_completed_at + interval '24 hours'
-        WHEN 'failed' THEN p_next_attempt_at
+        WHEN 'complete' THEN coalesce(p_completed_at, '-infinity') + interval '24 hours'
+        -- a permanent failure (not a BaT listing, page gone) holds until someone re-queues it
+        WHEN 'failed' THEN CASE WHEN p_error_kind = 'permanent' THEN 'infinity'::timestamptz
+                                ELSE coalesce(p_next_attempt_at, '-infinity') END
     END
 $$;
 
@@ -206,10 +214,18 @@ CREATE FUNCTION public.backfill_judgement(p_vehicle_ids uuid[]) RETURNS TABLE(ve
         SELECT u.id FROM unnest(p_vehicle_ids) AS u (id)
     ), ev AS (
         SELECT e.vehicle_id,
-               bool_or(e.outcome = 'sold') AS has_verified_sale,
-               -- a running auction ('live') is not an outcome
-               bool_or(e.outcome IN ('sold', 'bid_to', 'no_sale', 'withdrawn')) AS has_final_outcome,
-               (array_agg(e.outcome ORDER BY coalesce(e.ended_at, e.created_at) DESC, e.id DESC)
+               bool_or(e.outcome = 'sold'
+                       AND (e.extracted_at IS NOT NULL
+                            OR nullif(btrim(e.winning_bidder), '') IS NOT NULL)) AS has_verified_sale,
+               -- an outcome bat-backfill read from the page (a running auction is not one), or
+               -- a verified sale: one that names its winner is an outcome as well
+               bool_or((e.extracted_at IS NOT NULL
+                        AND e.outcome IN ('sold', 'reserve_not_met', 'no_sale', 'bid_to', 'cancelled',
+                                          'relisted'))
+                       OR (e.outcome = 'sold'
+                           AND nullif(btrim(e.winning_bidder), '') IS NOT NULL)) AS has_final_outcome,
+               (array_agg(e.outcome ORDER BY coalesce(e.auction_end_date, e.created_at) DESC,
+                                             e.created_at DESC)
                     FILTER (WHERE e.outcome IS NOT NULL))[1] AS latest_outcome
           FROM ids
           JOIN auction_events e ON e.vehicle_id = ids.id
@@ -222,9 +238,9 @@ CREATE FUNCTION public.backfill_judgement(p_vehicle_ids uuid[]) RETURNS TABLE(ve
     )
     SELECT v.id,
            v.created_at,
-           v.auction_end_date,
-           backfill_wrong_status(v.sale_status, v.sale_price, v.high_bid, v.bat_buyer,
-                                 ev.has_verified_sale, ev.latest_outcome),
+           bat_end_instant(v.auction_end_date),
+           backfill_wrong_status(v.sale_status, v.auction_outcome, v.sale_price, v.high_bid,
+                                 v.bat_buyer, ev.has_verified_sale, ev.latest_outcome),
            NOT coalesce(ev.has_final_outcome, false),
            backfill_missing_fields(v.vin, v.mileage, v.color, v.transmission, v.drivetrain,
                                    ab.fields)
@@ -232,7 +248,7 @@ CREATE FUNCTION public.backfill_judgement(p_vehicle_ids uuid[]) RETURNS TABLE(ve
       JOIN vehicles v ON v.id = ids.id
       LEFT JOIN ev ON ev.vehicle_id = v.id
       LEFT JOIN ab ON ab.vehicle_id = v.id
-     WHERE nullif(btrim(v.bat_auction_url), '') IS NOT NULL
+     WHERE bat_vehicle_listing(v.bat_auction_url, v.discovery_url) IS NOT NULL
 $$;
 
 CREATE FUNCTION public.backfill_missing_fields(p_vin text, p_mileage integer, p_color text, p_transmission text, p_drivetrain text, p_absent text[]) RETURNS text
@@ -252,21 +268,41 @@ CREATE FUNCTION public.backfill_missing_fields(p_vin text, p_mileage integer, p_
     ], ', '), '')
 $$;
 
-CREATE FUNCTION public.backfill_wrong_status(p_sale_status text, p_sale_price bigint, p_high_bid bigint, p_buyer text, p_verified_sale boolean, p_latest_outcome text) RETURNS text
+CREATE FUNCTION public.backfill_wrong_status(p_sale_status text, p_auction_outcome text, p_sale_price numeric, p_high_bid numeric, p_buyer text, p_verified_sale boolean, p_latest_outcome text) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $_$
     SELECT CASE
-        WHEN p_sale_price IS NOT NULL AND p_sale_status IN ('bid_to', 'no_sale', 'withdrawn', 'live')
-            THEN 'wrong_sale_status: sale price on a ' || p_sale_status || ' outcome'
-        WHEN p_sale_price IS NOT NULL AND p_latest_outcome IN ('bid_to', 'no_sale', 'withdrawn', 'live')
+        WHEN p_sale_price IS NOT NULL
+             AND p_sale_status IN ('bid_to', 'not_sold', 'unsold', 'auction_live', 'upcoming')
+            THEN 'wrong_sale_status: sale price on a ' || p_sale_status || ' vehicle'
+        WHEN p_sale_price IS NOT NULL AND p_auction_outcome IN ('reserve_not_met', 'no_sale', 'pending')
+            THEN 'wrong_sale_status: sale price on a ' || p_auction_outcome || ' outcome'
+        WHEN p_sale_price IS NOT NULL
+             AND p_latest_outcome IN ('reserve_not_met', 'no_sale', 'bid_to', 'cancelled', 'live', 'pending')
             THEN 'wrong_sale_status: sale price on a ' || p_latest_outcome || ' auction event'
         WHEN coalesce(p_verified_sale, false) THEN NULL
         -- "Bid to USD $X" stored as a sale: the price is the high bid and nobody bought it.
-        WHEN p_sale_price = p_high_bid AND p_buyer IS NULL
-            THEN 'wrong_sale_status: sale price equals the high bid, no buyer, no sale record'
-        WHEN p_sale_status = 'sold' THEN 'wrong_sale_status: sold without a sale record'
-        WHEN p_sale_price IS NOT NULL THEN 'wrong_sale_status: sale price without a sale record'
+        WHEN p_sale_price = p_high_bid AND nullif(btrim(p_buyer), '') IS NULL
+            THEN 'wrong_sale_status: sale price equals the high bid, no buyer, no verified sale'
+        WHEN p_sale_status = 'sold' OR p_auction_outcome = 'sold'
+            THEN 'wrong_sale_status: sold without a verified sale'
+        WHEN p_sale_price IS NOT NULL THEN 'wrong_sale_status: sale price without a verified sale'
     END
+$_$;
+
+CREATE FUNCTION public.bat_end_instant(p_text text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $_$
+BEGIN
+    IF p_text ~ '^\s*\d{4}-\d{2}-\d{2}\s*$' THEN
+        RETURN (btrim(p_text)::date + interval '1 day' - interval '1 second') AT TIME ZONE 'UTC';
+    ELSIF p_text ~ '^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}' THEN
+        RETURN btrim(p_text)::timestamptz;
+    END IF;
+    RETURN NULL;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
 $_$;
 
 CREATE FUNCTION public.bat_extraction_queue_before_update() RETURNS trigger
@@ -277,6 +313,7 @@ BEGIN
         -- A re-queue starts over: the original system kept the attempt count, so re-queued
         -- failed rows could never be claimed again.
         NEW.attempts := 0;
+        NEW.attempts_carried := 0;
         IF NEW.next_attempt_at IS NOT DISTINCT FROM OLD.next_attempt_at THEN
             NEW.next_attempt_at := now();
         END IF;
@@ -285,12 +322,13 @@ BEGIN
         NEW.locked_by := NULL;
         NEW.lease_expires_at := NULL;
         NEW.completed_at := NULL;
+        NEW.error_kind := NULL;
     ELSIF OLD.status = 'processing' AND NEW.status = 'pending'
           AND NEW.locked_by IS NOT DISTINCT FROM OLD.locked_by
           AND NEW.lease_expires_at IS NOT DISTINCT FROM OLD.lease_expires_at THEN
         -- A hand-written re-queue (e.g. the seed's ON CONFLICT ... SET status = 'pending') of a
         -- row a worker holds; the queue code always clears the lease when it leaves 'processing'.
-        IF OLD.lease_expires_at > now() THEN
+        IF bat_lease_end(OLD.lease_expires_at, OLD.locked_at, OLD.updated_at) > now() THEN
             -- The vehicle is being extracted right now: keep the live lease (no double processing).
             NEW.status := 'processing';
         ELSE
@@ -300,7 +338,7 @@ BEGIN
             NEW.lease_expires_at := NULL;
             NEW.dispatched_at := NULL;
             NEW.next_attempt_at := now();
-            NEW.lease_generation := OLD.lease_generation + 1;
+            NEW.lease_generation := coalesce(OLD.lease_generation, 0) + 1;
         END IF;
     END IF;
     IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
@@ -310,12 +348,53 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.bat_lease_end(p_lease_expires_at timestamp with time zone, p_locked_at timestamp with time zone, p_updated_at timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(p_lease_expires_at,
+                    coalesce(p_locked_at, p_updated_at, '-infinity') + interval '30 minutes')
+$$;
+
+CREATE FUNCTION public.bat_listing_url(p_url text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $_$
+    SELECT 'https://bringatrailer.com/listing/' || s[1] || '/'
+      FROM regexp_match(p_url, '^\s*https?://(?:www\.)?bringatrailer\.com(?::443)?(/.*)$', 'i') AS m,
+           -- the path in its own case (only scheme and host are case-insensitive)
+           regexp_match(m[1], '^/listing/([a-z0-9][a-z0-9-]{0,200})/?(?:[?#].*|\s*)$') AS s
+     WHERE length(p_url) <= 400
+$_$;
+
+CREATE FUNCTION public.bat_queue_new_vehicles() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF current_setting('bat_backfill.queue_new_vehicles', true) = 'off' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO bat_extraction_queue AS q (vehicle_id, bat_url, priority, status, reason)
+    SELECT n.id, bat_vehicle_listing(n.bat_auction_url, n.discovery_url), 100, 'pending',
+           'new_listing'
+      FROM new_rows n
+     WHERE bat_vehicle_listing(n.bat_auction_url, n.discovery_url) IS NOT NULL
+     ORDER BY n.id
+    ON CONFLICT (vehicle_id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.bat_request_slow_factor(p_factor double precision, p_slowed_at timestamp with time zone, p_recovery_seconds double precision) RETURNS double precision
     LANGUAGE sql
     AS $$
     SELECT 1 + (p_factor - 1)
                * power(0.5, greatest(0, extract(epoch FROM clock_timestamp() - p_slowed_at))
                             / p_recovery_seconds)
+$$;
+
+CREATE FUNCTION public.bat_vehicle_listing(p_bat_auction_url text, p_discovery_url text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT coalesce(bat_listing_url(p_bat_auction_url), bat_listing_url(p_discovery_url))
 $$;
 
 CREATE FUNCTION public.queue_bat_backfill_vehicles(p_limit integer, p_priority integer) RETURNS TABLE(vehicle_id uuid, reason text, bat_url text)
@@ -390,7 +469,7 @@ BEGIN
                          ELSE 'missing_fields: ' || c.missing_fields
                      END
                      ORDER BY ch.rank, ch.vehicle_created_at, ch.vehicle_id),
-           array_agg(v.bat_auction_url ORDER BY ch.rank, ch.vehicle_created_at, ch.vehicle_id)
+           array_agg(bat_vehicle_listing(v.bat_auction_url, v.discovery_url) ORDER BY ch.rank, ch.vehicle_created_at, ch.vehicle_id)
       INTO ids, reasons, urls
       FROM chosen ch
       JOIN backfill_candidates c ON c.vehicle_id = ch.vehicle_id
@@ -402,7 +481,7 @@ BEGIN
         -- failed jobs whose cool-down has passed (their vehicle may look fine now), walked in
         -- order in backfill_retries past the ones still cooling down.
         RETURN QUERY
-        SELECT r.vehicle_id, 'retry_failed'::text, v.bat_auction_url
+        SELECT r.vehicle_id, 'retry_failed'::text, bat_vehicle_listing(v.bat_auction_url, v.discovery_url)
           FROM (SELECT r.vehicle_id, r.vehicle_created_at
                   FROM backfill_retries r
                  WHERE r.next_attempt_at <= now()
@@ -431,11 +510,11 @@ CREATE FUNCTION public.rebuild_backfill_retries() RETURNS void
 BEGIN
     DELETE FROM backfill_retries;
     INSERT INTO backfill_retries (vehicle_id, vehicle_created_at, next_attempt_at)
-    SELECT q.vehicle_id, v.created_at, q.next_attempt_at
+    SELECT q.vehicle_id, v.created_at, coalesce(q.next_attempt_at, '-infinity')
       FROM bat_extraction_queue q
       JOIN vehicles v ON v.id = q.vehicle_id
-     WHERE q.status = 'failed'
-       AND nullif(btrim(v.bat_auction_url), '') IS NOT NULL;
+     WHERE q.status = 'failed' AND q.error_kind IS DISTINCT FROM 'permanent'
+       AND bat_vehicle_listing(v.bat_auction_url, v.discovery_url) IS NOT NULL;
 END
 $$;
 
@@ -453,8 +532,8 @@ BEGIN
     EXECUTE $sql$
         WITH needed AS MATERIALIZED (
             SELECT j.*,
-                   CASE WHEN backfill_hold(q.status, q.completed_at, q.next_attempt_at) > now()
-                        THEN backfill_hold(q.status, q.completed_at, q.next_attempt_at)
+                   CASE WHEN backfill_hold(q.status, q.completed_at, q.next_attempt_at, q.error_kind) > now()
+                        THEN backfill_hold(q.status, q.completed_at, q.next_attempt_at, q.error_kind)
                    END AS held_until
               FROM backfill_judgement($1) j
               LEFT JOIN bat_extraction_queue q ON q.vehicle_id = j.vehicle_id
@@ -495,8 +574,8 @@ BEGIN
     UPDATE backfill_candidates c
        SET held_until = h.held_until
       FROM (SELECT u.id,
-                   CASE WHEN backfill_hold(q.status, q.completed_at, q.next_attempt_at) > now()
-                        THEN backfill_hold(q.status, q.completed_at, q.next_attempt_at)
+                   CASE WHEN backfill_hold(q.status, q.completed_at, q.next_attempt_at, q.error_kind) > now()
+                        THEN backfill_hold(q.status, q.completed_at, q.next_attempt_at, q.error_kind)
                    END AS held_until
               FROM unnest(p_vehicle_ids) AS u (id)
               LEFT JOIN bat_extraction_queue q ON q.vehicle_id = u.id) h
@@ -518,12 +597,12 @@ BEGIN
         WITH ids AS MATERIALIZED (
             SELECT DISTINCT u.id FROM unnest($1) AS u (id)
         ), wanted AS MATERIALIZED (
-            SELECT q.vehicle_id, v.created_at, q.next_attempt_at
+            SELECT q.vehicle_id, v.created_at, coalesce(q.next_attempt_at, '-infinity') AS next_attempt_at
               FROM ids
               JOIN bat_extraction_queue q ON q.vehicle_id = ids.id
               JOIN vehicles v ON v.id = q.vehicle_id
-             WHERE q.status = 'failed'
-               AND nullif(btrim(v.bat_auction_url), '') IS NOT NULL
+             WHERE q.status = 'failed' AND q.error_kind IS DISTINCT FROM 'permanent'
+               AND bat_vehicle_listing(v.bat_auction_url, v.discovery_url) IS NOT NULL
         ), dropped AS (
             DELETE FROM backfill_retries r
              USING ids
@@ -561,35 +640,29 @@ END
 $$;
 
 CREATE TABLE public.auction_events (
-    id bigint NOT NULL,
-    vehicle_id uuid NOT NULL,
-    listing_url text NOT NULL,
-    outcome text,
-    high_bid bigint,
-    sale_price bigint,
-    currency text,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    vehicle_id uuid,
+    source text NOT NULL,
+    source_url text,
+    lot_number text,
+    auction_end_date timestamp with time zone,
+    outcome text NOT NULL,
+    high_bid numeric,
+    winning_bid numeric,
     winning_bidder text,
-    bid_count integer,
-    comment_count integer,
-    view_count integer,
-    watcher_count integer,
-    ended_at timestamp with time zone,
-    lot_number integer,
-    snapshot_key text,
-    extracted_at timestamp with time zone,
+    seller_name text,
+    total_bids integer,
+    page_views integer,
+    watchers integer,
+    comments_count integer,
+    raw_data jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT auction_events_outcome_check CHECK ((outcome = ANY (ARRAY['sold'::text, 'bid_to'::text, 'no_sale'::text, 'withdrawn'::text, 'live'::text])))
+    currency text,
+    snapshot_key text,
+    extracted_at timestamp with time zone,
+    CONSTRAINT auction_events_outcome_check CHECK ((outcome = ANY (ARRAY['sold'::text, 'reserve_not_met'::text, 'no_sale'::text, 'bid_to'::text, 'cancelled'::text, 'relisted'::text, 'pending'::text, 'live'::text])))
 );
-
-CREATE SEQUENCE public.auction_events_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1;
-
-ALTER SEQUENCE public.auction_events_id_seq OWNED BY public.auction_events.id;
 
 CREATE TABLE public.backfill_candidates (
     vehicle_id uuid NOT NULL,
@@ -626,36 +699,39 @@ CREATE TABLE public.bat_comments (
 );
 
 CREATE TABLE public.bat_extraction_queue (
-    id bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
     vehicle_id uuid NOT NULL,
     bat_url text NOT NULL,
-    priority integer DEFAULT 75 NOT NULL,
     status text DEFAULT 'pending'::text NOT NULL,
+    priority integer DEFAULT 100 NOT NULL,
+    error_message text,
     attempts integer DEFAULT 0 NOT NULL,
-    reason text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
-    dispatched_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    next_attempt_at timestamp with time zone DEFAULT now(),
     locked_at timestamp with time zone,
     locked_by text,
+    last_attempt_at timestamp with time zone,
+    job_no bigint,
+    reason text,
+    dispatched_at timestamp with time zone,
     lease_expires_at timestamp with time zone,
-    lease_generation bigint DEFAULT 0 NOT NULL,
-    last_error text,
+    lease_generation bigint DEFAULT 0,
     error_kind text,
-    completed_at timestamp with time zone,
+    attempts_carried integer DEFAULT 0,
     CONSTRAINT bat_extraction_queue_error_kind_check CHECK ((error_kind = ANY (ARRAY['retryable'::text, 'permanent'::text]))),
     CONSTRAINT bat_extraction_queue_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'complete'::text, 'failed'::text])))
 );
 
-CREATE SEQUENCE public.bat_extraction_queue_id_seq
+CREATE SEQUENCE public.bat_extraction_queue_job_no_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
     NO MAXVALUE
     CACHE 1;
 
-ALTER SEQUENCE public.bat_extraction_queue_id_seq OWNED BY public.bat_extraction_queue.id;
+ALTER SEQUENCE public.bat_extraction_queue_job_no_seq OWNED BY public.bat_extraction_queue.job_no;
 
 CREATE TABLE public.bat_request_budget (
     id smallint DEFAULT 1 NOT NULL,
@@ -672,6 +748,7 @@ CREATE TABLE public.extraction_absences (
     vehicle_id uuid NOT NULL,
     field text NOT NULL,
     listing_url text,
+    reason text,
     recorded_at timestamp with time zone DEFAULT now()
 );
 
@@ -742,39 +819,49 @@ CREATE TABLE public.vehicles (
     year integer,
     make text,
     model text,
-    title text,
+    "trim" text,
+    body_style text,
     vin text,
     mileage integer,
-    mileage_unit text,
     color text,
     interior_color text,
     transmission text,
     drivetrain text,
-    engine text,
+    engine_size text,
     bat_auction_url text,
-    sale_price bigint,
-    high_bid bigint,
+    discovery_url text,
+    listing_title text,
+    sale_price numeric(10,2),
+    asking_price numeric,
+    high_bid integer,
+    winning_bid integer,
+    bid_count integer,
+    auction_outcome text,
     sale_status text,
-    auction_end_date timestamp with time zone,
-    bat_lot_number integer,
+    reserve_status text,
+    auction_end_date text,
+    sale_date date,
     bat_seller text,
     bat_buyer text,
     bat_location text,
-    no_reserve boolean,
-    bid_count integer,
-    comment_count integer,
-    view_count integer,
-    watcher_count integer,
-    image_urls text[],
+    bat_lot_number text,
+    bat_bids integer,
+    bat_comments integer,
+    bat_views integer,
+    bat_watchers integer,
+    origin_metadata jsonb,
+    description text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    mileage_unit text,
+    image_urls text[],
+    CONSTRAINT vehicles_auction_outcome_check CHECK ((auction_outcome = ANY (ARRAY['sold'::text, 'reserve_not_met'::text, 'no_sale'::text, 'pending'::text, 'ended'::text]))),
     CONSTRAINT vehicles_mileage_unit_check CHECK ((mileage_unit = ANY (ARRAY['miles'::text, 'km'::text, 'tmu'::text]))),
-    CONSTRAINT vehicles_sale_status_check CHECK ((sale_status = ANY (ARRAY['sold'::text, 'bid_to'::text, 'no_sale'::text, 'withdrawn'::text, 'live'::text])))
+    CONSTRAINT vehicles_reserve_status_check CHECK (((reserve_status IS NULL) OR (reserve_status = ANY (ARRAY['no_reserve'::text, 'reserve_met'::text, 'reserve_not_met'::text])))),
+    CONSTRAINT vehicles_sale_status_check CHECK (((sale_status IS NULL) OR (sale_status = ANY (ARRAY['not_for_sale'::text, 'for_sale'::text, 'sold'::text, 'pending'::text, 'auction_live'::text, 'ended'::text, 'available'::text, 'discovered'::text, 'not_sold'::text, 'unsold'::text, 'upcoming'::text, 'bid_to'::text]))))
 );
 
-ALTER TABLE ONLY public.auction_events ALTER COLUMN id SET DEFAULT nextval('public.auction_events_id_seq'::regclass);
-
-ALTER TABLE ONLY public.bat_extraction_queue ALTER COLUMN id SET DEFAULT nextval('public.bat_extraction_queue_id_seq'::regclass);
+ALTER TABLE ONLY public.bat_extraction_queue ALTER COLUMN job_no SET DEFAULT nextval('public.bat_extraction_queue_job_no_seq'::regclass);
 
 ALTER TABLE ONLY public.orchestrator_runs ALTER COLUMN id SET DEFAULT nextval('public.orchestrator_runs_id_seq'::regclass);
 
@@ -784,7 +871,7 @@ ALTER TABLE ONLY public.auction_events
     ADD CONSTRAINT auction_events_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.auction_events
-    ADD CONSTRAINT auction_events_vehicle_id_listing_url_key UNIQUE (vehicle_id, listing_url);
+    ADD CONSTRAINT auction_events_vehicle_id_source_url_key UNIQUE (vehicle_id, source_url);
 
 ALTER TABLE ONLY public.backfill_candidates
     ADD CONSTRAINT backfill_candidates_pkey PRIMARY KEY (vehicle_id);
@@ -822,6 +909,8 @@ ALTER TABLE ONLY public.vehicle_audit
 ALTER TABLE ONLY public.vehicles
     ADD CONSTRAINT vehicles_pkey PRIMARY KEY (id);
 
+CREATE INDEX auction_events_listing_idx ON public.auction_events USING btree (vehicle_id, public.bat_listing_url(source_url));
+
 CREATE INDEX backfill_candidates_held_until_idx ON public.backfill_candidates USING btree (held_until) WHERE (held_until IS NOT NULL);
 
 CREATE INDEX backfill_candidates_missing_fields_idx ON public.backfill_candidates USING btree (vehicle_created_at, vehicle_id) WHERE ((missing_fields IS NOT NULL) AND (held_until IS NULL));
@@ -834,17 +923,23 @@ CREATE INDEX backfill_retries_order_idx ON public.backfill_retries USING btree (
 
 CREATE INDEX bat_comments_vehicle_posted_idx ON public.bat_comments USING btree (vehicle_id, posted_at);
 
-CREATE INDEX bat_extraction_queue_failed_due_idx ON public.bat_extraction_queue USING btree (next_attempt_at) WHERE (status = 'failed'::text);
+CREATE INDEX bat_extraction_queue_claim_idx ON public.bat_extraction_queue USING btree (status, priority DESC, created_at);
 
-CREATE INDEX bat_extraction_queue_leases_idx ON public.bat_extraction_queue USING btree (lease_expires_at) WHERE (status = 'processing'::text);
+CREATE UNIQUE INDEX bat_extraction_queue_job_no_idx ON public.bat_extraction_queue USING btree (job_no);
 
-CREATE INDEX bat_extraction_queue_pending_idx ON public.bat_extraction_queue USING btree (priority DESC, created_at, id) WHERE (status = 'pending'::text);
+CREATE INDEX bat_extraction_queue_pending_idx ON public.bat_extraction_queue USING btree (priority DESC, created_at, job_no) WHERE (status = 'pending'::text);
+
+CREATE INDEX bat_extraction_queue_processing_idx ON public.bat_extraction_queue USING btree (lease_expires_at) WHERE (status = 'processing'::text);
 
 CREATE INDEX orchestrator_runs_started_idx ON public.orchestrator_runs USING btree (started_at DESC);
 
 CREATE INDEX vehicle_audit_vehicle_changed_idx ON public.vehicle_audit USING btree (vehicle_id, changed_at);
 
-CREATE INDEX vehicles_bat_auction_url_idx ON public.vehicles USING btree (bat_auction_url);
+CREATE INDEX vehicles_bat_listing_idx ON public.vehicles USING btree (public.bat_vehicle_listing(bat_auction_url, discovery_url));
+
+CREATE UNIQUE INDEX vehicles_discovery_url_unique ON public.vehicles USING btree (discovery_url);
+
+CREATE UNIQUE INDEX vehicles_vin_unique_index ON public.vehicles USING btree (vin);
 
 CREATE TRIGGER backfill_candidates_after_absences_delete AFTER DELETE ON public.extraction_absences REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.backfill_candidates_after_facts();
 
@@ -868,7 +963,7 @@ CREATE TRIGGER backfill_candidates_after_queue_insert AFTER INSERT ON public.bat
 
 CREATE TRIGGER backfill_candidates_after_queue_truncate AFTER TRUNCATE ON public.bat_extraction_queue FOR EACH STATEMENT EXECUTE FUNCTION public.backfill_candidates_after_truncate();
 
-CREATE TRIGGER backfill_candidates_after_queue_update AFTER UPDATE ON public.bat_extraction_queue FOR EACH ROW WHEN (((old.vehicle_id <> new.vehicle_id) OR ((NOT ((old.status = ANY (ARRAY['pending'::text, 'processing'::text])) AND (new.status = ANY (ARRAY['pending'::text, 'processing'::text])))) AND (((old.status IS DISTINCT FROM new.status) OR (old.completed_at IS DISTINCT FROM new.completed_at)) OR (old.next_attempt_at IS DISTINCT FROM new.next_attempt_at))))) EXECUTE FUNCTION public.backfill_candidates_after_queue_row();
+CREATE TRIGGER backfill_candidates_after_queue_update AFTER UPDATE ON public.bat_extraction_queue FOR EACH ROW WHEN (((old.vehicle_id <> new.vehicle_id) OR ((NOT ((old.status = ANY (ARRAY['pending'::text, 'processing'::text])) AND (new.status = ANY (ARRAY['pending'::text, 'processing'::text])))) AND ((((old.status IS DISTINCT FROM new.status) OR (old.completed_at IS DISTINCT FROM new.completed_at)) OR (old.next_attempt_at IS DISTINCT FROM new.next_attempt_at)) OR (old.error_kind IS DISTINCT FROM new.error_kind))))) EXECUTE FUNCTION public.backfill_candidates_after_queue_row();
 
 CREATE TRIGGER backfill_candidates_after_vehicles_delete AFTER DELETE ON public.vehicles REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.backfill_candidates_after_vehicles();
 
@@ -880,8 +975,10 @@ CREATE TRIGGER backfill_candidates_after_vehicles_update AFTER UPDATE ON public.
 
 CREATE TRIGGER bat_extraction_queue_before_update BEFORE UPDATE ON public.bat_extraction_queue FOR EACH ROW EXECUTE FUNCTION public.bat_extraction_queue_before_update();
 
+CREATE TRIGGER bat_queue_new_vehicles AFTER INSERT ON public.vehicles REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bat_queue_new_vehicles();
+
 ALTER TABLE ONLY public.auction_events
-    ADD CONSTRAINT auction_events_vehicle_id_fkey FOREIGN KEY (vehicle_id) REFERENCES public.vehicles(id) ON DELETE CASCADE;
+    ADD CONSTRAINT auction_events_vehicle_id_fkey FOREIGN KEY (vehicle_id) REFERENCES public.vehicles(id);
 
 ALTER TABLE ONLY public.bat_comments
     ADD CONSTRAINT bat_comments_vehicle_id_fkey FOREIGN KEY (vehicle_id) REFERENCES public.vehicles(id) ON DELETE CASCADE;
