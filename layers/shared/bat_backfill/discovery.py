@@ -184,7 +184,7 @@ def check_index_page(
             plan = plan_index_repair(vehicle, item, page_extracted=stored.page_extracted)
             if any(c.old is not None for c in plan.changes):
                 report.disagreements += 1
-            new_conflicts = vehicles.save_repair(
+            _, new_conflicts = vehicles.save_repair(
                 tx, stored.vehicle_id, plan, source_url=source_url, snapshot_key=None, job_id=None
             )
             if any(c.action is Action.CORRECT for c in plan.changes):

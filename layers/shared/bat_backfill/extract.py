@@ -92,25 +92,34 @@ def extract_listing(
         listing = parse_listing(source.html, url=canonical)
     except ListingParseError as exc:
         raise PageRejectedError(f"{canonical}: {exc}") from exc
+    job_id = lease.job_id if lease else None
     with services.db.transaction() as conn:
         if lease is not None:
             jobqueue.assert_lease(conn, lease)
         vid = vehicle_id or vehicles.find_vehicle_by_url(conn, canonical)
         if vid is None:
             vid = vehicles.create_vehicle(conn, canonical, title=listing.title, year=listing.year)
-        vehicle = vehicles.lock_vehicle(conn, vid)
-        if vehicle is None:
+        # Every row of this listing is repaired from the one page, the job's vehicle first.
+        rows = vehicles.lock_vehicles_of_listing(conn, vid, canonical)
+        rows.sort(key=lambda row: row["id"] != vid)
+        if not rows or rows[0]["id"] != vid:
             raise VehicleNotFoundError(f"vehicle {vid} does not exist")
-        plan = plan_repair(vehicle, listing)
-        new_conflicts = vehicles.save_repair(
-            conn,
-            vid,
-            plan,
-            source_url=canonical,
-            snapshot_key=source.snapshot_key,
-            job_id=lease.job_id if lease else None,
-        )
-        vehicles.save_auction_event(conn, vid, listing, snapshot_key=source.snapshot_key)
+        saved = [
+            vehicles.save_repair(
+                conn,
+                row["id"],
+                plan_repair(row, listing),
+                source_url=canonical,
+                snapshot_key=source.snapshot_key,
+                job_id=job_id,
+            )
+            for row in rows
+        ]
+        for row in rows:
+            vehicles.save_auction_event(
+                conn, row["id"], listing, snapshot_key=source.snapshot_key, job_id=job_id
+            )
+        plan, new_conflicts = saved[0]
     result = ListingResult(
         vehicle_id=vid,
         url=canonical,

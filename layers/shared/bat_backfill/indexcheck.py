@@ -12,7 +12,17 @@ from .repair import CRITICAL_FIELDS, Action, FieldChange, RepairPlan, plan_repai
 from .results import IndexItem
 
 # The facts the index states with authority; anything else comes from the listing page.
-INDEX_FIELDS = frozenset({"sale_status", "sale_price", "high_bid", "auction_end_date"})
+INDEX_FIELDS = frozenset(
+    {
+        "sale_status",
+        "auction_outcome",
+        "sale_price",
+        "winning_bid",
+        "high_bid",
+        "auction_end_date",
+        "sale_date",
+    }
+)
 # Removed only because the index proves the lot unsold (the same rule as for a page).
 _FOLLOWS_OUTCOME = frozenset({"bat_buyer"})
 # The currency the stored prices are in when nothing says otherwise.
@@ -49,9 +59,9 @@ def plan_index_repair(
     >>> plan = plan_index_repair({"sale_status": "sold", "sale_price": 89500}, item,
     ...                          page_extracted=False)
     >>> [(c.field, c.new, c.action.value) for c in plan.changes]  # doctest: +NORMALIZE_WHITESPACE
-    [('sale_status', 'bid_to', 'correct'), ('sale_price', None, 'correct'),
-     ('high_bid', 89500, 'fill'), ('auction_end_date', datetime.datetime(2026, 4, 20, 0, 0,
-     tzinfo=datetime.timezone.utc), 'fill')]
+    [('sale_status', 'bid_to', 'correct'), ('auction_outcome', 'reserve_not_met', 'fill'),
+     ('sale_price', None, 'correct'), ('high_bid', 89500, 'fill'),
+     ('auction_end_date', '2026-04-20', 'fill')]
     """
     plan = plan_repair(vehicle, listing_from_index(item))
     foreign = item.currency is not None and item.currency != STORED_CURRENCY

@@ -12,11 +12,13 @@ _SLUG = re.compile(r"^/listing/([a-z0-9][a-z0-9-]{0,200})/?$")
 
 
 def parse_listing_url(url: str) -> str:
-    """The canonical form of a BaT listing URL, or InvalidListingUrlError.
+    """The canonical form of a BaT listing URL, or InvalidListingUrlError. Every spelling of
+    one listing (http or https, www. or not, any case in the host, with or without the slash, a
+    query or a fragment) has the one form; the SQL function bat_listing_url is the same rule.
 
     >>> parse_listing_url("https://bringatrailer.com/listing/2009-porsche-cayman-46")
     'https://bringatrailer.com/listing/2009-porsche-cayman-46/'
-    >>> parse_listing_url("https://www.bringatrailer.com/listing/x-1/?utm=1")
+    >>> parse_listing_url("http://WWW.BringATrailer.com/listing/x-1?utm=1#comments")
     'https://bringatrailer.com/listing/x-1/'
     >>> parse_listing_url("http://evil.example/listing/x/")
     Traceback (most recent call last):
@@ -29,7 +31,7 @@ def parse_listing_url(url: str) -> str:
     host = (parts.hostname or "").lower()
     match = _SLUG.match(parts.path)
     if (
-        parts.scheme != "https"
+        parts.scheme not in ("http", "https")
         or host not in ("bringatrailer.com", "www.bringatrailer.com")
         or parts.port not in (None, 443)
         or parts.username

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pg8000.native
 
-from ..models import Comment, Listing
-from ..repair import FIELD_MAP, Action, FieldChange, RepairPlan
+from ..models import Comment, Listing, Outcome
+from ..repair import EVENT_OUTCOME, PAGE_VALUES, Action, FieldChange, RepairPlan
 from .queries import run_named
 
 # Column names come only from this whitelist, never from input, so the one dynamic
 # UPDATE below cannot be steered by page content.
-_UPDATABLE = frozenset(FIELD_MAP)
+_UPDATABLE = frozenset(PAGE_VALUES)
+
+# SQLSTATEs of a value the table's own constraints refuse: unique, check, not-null violation,
+# and a number too large for the column (numeric(10,2), integer).
+_REFUSED = frozenset({"23505", "23514", "23502", "22003"})
 
 
 def lock_vehicle(conn: pg8000.native.Connection, vehicle_id: str) -> dict[str, Any] | None:
-    rows = run_named(conn, "lock_vehicle", vehicle_id=vehicle_id)
-    return rows.dicts()[0] if rows else None
+    """The one vehicle row, locked (None: no such vehicle)."""
+    rows = lock_vehicles_of_listing(conn, vehicle_id, None)
+    return rows[0] if rows else None
+
+
+def lock_vehicles_of_listing(
+    conn: pg8000.native.Connection, vehicle_id: str, url: str | None
+) -> list[dict[str, Any]]:
+    """The vehicle and every other vehicle row of its listing `url` (canonical), locked."""
+    return list(run_named(conn, "lock_vehicles_of_listing", vehicle_id=vehicle_id, url=url).dicts())
 
 
 def find_vehicle_by_url(conn: pg8000.native.Connection, url: str) -> str | None:
@@ -63,22 +76,15 @@ def save_repair(
     source_url: str,
     snapshot_key: str | None,
     job_id: int | None,
-) -> tuple[FieldChange, ...]:
-    """Apply the plan's changes and write one audit row each; returns the conflicts newly
-    recorded. Call inside the caller's transaction, after `lock_vehicle`."""
-    applied = plan.applied
-    if applied:
-        columns = [c.field for c in applied]
-        if not _UPDATABLE.issuperset(columns):
-            raise ValueError(f"not an updatable column: {set(columns) - _UPDATABLE}")
-        assignments = ", ".join(f"{col} = :v{i}" for i, col in enumerate(columns))
-        params = {f"v{i}": c.new for i, c in enumerate(applied)}
-        conn.run(
-            f"UPDATE vehicles SET {assignments}, updated_at = now() "
-            "WHERE id = CAST(:vehicle_id AS uuid)",
-            vehicle_id=vehicle_id,
-            **params,
-        )
+) -> tuple[RepairPlan, tuple[FieldChange, ...]]:
+    """Apply the plan's changes and write one audit row each; returns the plan as applied and
+    the conflicts newly recorded. A change the table's constraints refuse (a VIN another row holds under the unique
+    index) is recorded as a conflict, and its field as absent with the refusal as the reason,
+    so the selector stops asking for it; the rest of the repair still lands. Call inside the
+    caller's transaction, after `lock_vehicles_of_listing`."""
+    refused = _apply(conn, vehicle_id, plan.applied)
+    if refused:
+        plan = plan.without(tuple(c for c, _ in refused))
     new_conflicts: list[FieldChange] = []
     audited: list[tuple[str, str | None, str | None, str]] = []
     for change in plan.changes:
@@ -109,17 +115,85 @@ def save_repair(
             snapshot_key=snapshot_key,
             job_id=job_id,
         )
-    if plan.absent:
+    if plan.stated:
+        run_named(conn, "clear_absences", vehicle_id=vehicle_id, fields=list(plan.stated))
+    absences = [(f, "not stated on the page") for f in plan.absent] + [
+        (c.field, f"refused by the database: {reason}") for c, reason in refused
+    ]
+    if absences:
         run_named(
             conn,
             "record_absences",
             vehicle_id=vehicle_id,
-            fields=list(plan.absent),
+            fields=[a[0] for a in absences],
+            reasons=[a[1] for a in absences],
             url=source_url,
         )
-    if plan.stated:
-        run_named(conn, "clear_absences", vehicle_id=vehicle_id, fields=list(plan.stated))
-    return tuple(new_conflicts)
+    return plan, tuple(new_conflicts)
+
+
+def _update(
+    conn: pg8000.native.Connection, vehicle_id: str, changes: Sequence[FieldChange]
+) -> None:
+    columns = [c.field for c in changes]
+    if not _UPDATABLE.issuperset(columns):
+        raise ValueError(f"not an updatable column: {set(columns) - _UPDATABLE}")
+    assignments = ", ".join(f"{col} = :v{i}" for i, col in enumerate(columns))
+    params = {f"v{i}": c.new for i, c in enumerate(changes)}
+    conn.run(
+        f"UPDATE vehicles SET {assignments}, updated_at = now() WHERE id = CAST(:vehicle_id AS uuid)",
+        vehicle_id=vehicle_id,
+        **params,
+    )
+
+
+def _apply(
+    conn: pg8000.native.Connection, vehicle_id: str, changes: Sequence[FieldChange]
+) -> list[tuple[FieldChange, str]]:
+    """Apply `changes` in one UPDATE; if a constraint refuses it, each change alone, keeping
+    those that pass. The refused changes, each with the database's reason."""
+    if not changes:
+        return []
+    try:
+        with _savepoint(conn):
+            _update(conn, vehicle_id, changes)
+        return []
+    except pg8000.native.DatabaseError as exc:
+        if _sqlstate(exc) not in _REFUSED:
+            raise
+    refused: list[tuple[FieldChange, str]] = []
+    for change in changes:
+        try:
+            with _savepoint(conn):
+                _update(conn, vehicle_id, [change])
+        except pg8000.native.DatabaseError as exc:
+            if _sqlstate(exc) not in _REFUSED:
+                raise
+            refused.append((change, _refusal(exc)))
+    return refused
+
+
+@contextmanager
+def _savepoint(conn: pg8000.native.Connection) -> Iterator[None]:
+    conn.run("SAVEPOINT bat_backfill_repair")
+    try:
+        yield
+    except BaseException:
+        conn.run("ROLLBACK TO SAVEPOINT bat_backfill_repair")
+        raise
+    conn.run("RELEASE SAVEPOINT bat_backfill_repair")
+
+
+def _sqlstate(exc: pg8000.native.DatabaseError) -> str | None:
+    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return info.get("C")
+
+
+def _refusal(exc: pg8000.native.DatabaseError) -> str:
+    """The constraint's name and Postgres's words, without the refused value itself."""
+    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    name = info.get("n") or info.get("t") or "a constraint"
+    return f"{name} ({info.get('M', 'refused')})"[:300]
 
 
 def save_auction_event(
@@ -128,26 +202,56 @@ def save_auction_event(
     listing: Listing,
     *,
     snapshot_key: str | None,
-) -> int:
-    rows = run_named(
-        conn,
-        "upsert_auction_event",
-        vehicle_id=vehicle_id,
-        url=listing.url,
-        outcome=listing.outcome.value if listing.outcome else None,
-        high_bid=listing.high_bid,
-        sale_price=listing.sale_price,
-        currency=listing.currency,
-        winning_bidder=listing.buyer,
-        bid_count=listing.bid_count,
-        comment_count=listing.comment_count,
-        view_count=listing.view_count,
-        watcher_count=listing.watcher_count,
-        ended_at=listing.ended_at,
-        lot_number=listing.lot_number,
-        snapshot_key=snapshot_key,
-    )
-    return int(rows[0][0])
+    job_id: int | None,
+) -> str | None:
+    """The vehicle's events of this listing, whatever the spelling of their URL, corrected in
+    place to what the page says (each changed outcome or price audited); a new event if it has
+    none. None when the page states no outcome (the original table requires one)."""
+    if listing.outcome is None:
+        return None
+    sold = listing.outcome is Outcome.SOLD
+    values: dict[str, Any] = {
+        "outcome": EVENT_OUTCOME[listing.outcome],
+        "high_bid": listing.high_bid,
+        "winning_bid": listing.sale_price if sold else None,
+        "winning_bidder": listing.buyer if sold else None,
+        "seller_name": listing.seller,
+        "currency": listing.currency,
+        "total_bids": listing.bid_count,
+        "comments_count": listing.comment_count,
+        "page_views": listing.view_count,
+        "watchers": listing.watcher_count,
+        "ended_at": listing.ended_at,
+        "lot_number": str(listing.lot_number) if listing.lot_number else None,
+        "snapshot_key": snapshot_key,
+    }
+    events = run_named(conn, "listing_events", vehicle_id=vehicle_id, url=listing.url).dicts()
+    if not events:
+        rows = run_named(
+            conn, "insert_auction_event", vehicle_id=vehicle_id, url=listing.url, **values
+        )
+        return str(rows[0][0])
+    audited: list[tuple[str, str | None, str | None]] = []
+    for event in events:
+        for field in ("outcome", "winning_bid", "winning_bidder"):
+            old, new = event[field], values[field]
+            if old != new:
+                audited.append((f"auction_events.{field}", _as_text(old), _as_text(new)))
+        run_named(conn, "correct_auction_event", event_id=event["id"], **values)
+    if audited:
+        run_named(
+            conn,
+            "insert_audit",
+            vehicle_id=vehicle_id,
+            fields=[a[0] for a in audited],
+            old_values=[a[1] for a in audited],
+            new_values=[a[2] for a in audited],
+            actions=["correct"] * len(audited),
+            source_url=listing.url,
+            snapshot_key=snapshot_key,
+            job_id=job_id,
+        )
+    return str(events[0]["id"])
 
 
 def latest_snapshot_key(conn: pg8000.native.Connection, vehicle_id: str, url: str) -> str | None:

@@ -35,7 +35,7 @@ SELECT v.id::text AS vehicle_id, u.url,
                WHERE e.vehicle_id = v.id AND e.extracted_at IS NOT NULL) AS page_extracted,
        q.status AS job_status
 FROM unnest(CAST(:urls AS text[])) AS u(url)
-JOIN vehicles v ON v.bat_auction_url IN (u.url, rtrim(u.url, '/'))
+JOIN vehicles v ON bat_vehicle_listing(v.bat_auction_url, v.discovery_url) = bat_listing_url(u.url)
 LEFT JOIN bat_extraction_queue q ON q.vehicle_id = v.id
 ORDER BY u.url, v.created_at, v.id;
 

@@ -17,7 +17,8 @@ GROUP BY priority, status ORDER BY priority DESC, status;
 
 -- name: recent_failures
 -- purpose: the newest failed jobs with their stored error.
-SELECT id, vehicle_id::text AS vehicle_id, bat_url, attempts, last_error, updated_at
+SELECT job_no AS id, vehicle_id::text AS vehicle_id, bat_url, attempts, error_kind,
+       error_message, updated_at
 FROM bat_extraction_queue WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 10;
 
 -- name: vehicle_history

@@ -16,30 +16,31 @@ ON CONFLICT (vehicle_id) DO UPDATE
        bat_url = CASE WHEN q.status = 'processing' THEN q.bat_url ELSE EXCLUDED.bat_url END,
        reason = CASE WHEN q.status = 'processing' THEN q.reason
                      ELSE coalesce(EXCLUDED.reason, q.reason) END
-RETURNING q.id;
+RETURNING q.job_no;
 
 -- name: claim_next
 -- purpose: Lease the best due pending job (highest priority, then oldest) to a worker.
 UPDATE bat_extraction_queue q
    SET status = 'processing',
        attempts = q.attempts + 1,
-       lease_generation = q.lease_generation + 1,
+       lease_generation = coalesce(q.lease_generation, 0) + 1,
        locked_at = coalesce(CAST(:now AS timestamptz), now()),
+       last_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
        locked_by = :worker,
        lease_expires_at = coalesce(CAST(:now AS timestamptz), now())
                           + CAST(:lease_seconds AS float8) * interval '1 second'
- WHERE q.id = (
+ WHERE q.job_no = (
         -- SKIP LOCKED: concurrent claimers each take a different row instead of queueing up
         -- behind one; the locked row is re-checked against this WHERE before it is returned.
-        SELECT c.id
+        SELECT c.job_no
           FROM bat_extraction_queue c
          WHERE c.status = 'pending'
-           AND c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())
-         ORDER BY c.priority DESC, c.created_at, c.id
+           AND coalesce(c.next_attempt_at, '-infinity') <= coalesce(CAST(:now AS timestamptz), now())
+         ORDER BY c.priority DESC, c.created_at, c.job_no
          LIMIT 1
            FOR UPDATE SKIP LOCKED)
    AND q.status = 'pending'
-RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lease_generation,
+RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, 0) AS attempts, coalesce(q.lease_generation, 0) AS lease_generation,
           q.locked_by, q.lease_expires_at, q.reason;
 
 -- name: claim_job
@@ -47,36 +48,38 @@ RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lea
 UPDATE bat_extraction_queue q
    SET status = 'processing',
        attempts = q.attempts + 1,
-       lease_generation = q.lease_generation + 1,
+       lease_generation = coalesce(q.lease_generation, 0) + 1,
        locked_at = coalesce(CAST(:now AS timestamptz), now()),
+       last_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
        locked_by = :worker,
        lease_expires_at = coalesce(CAST(:now AS timestamptz), now())
                           + CAST(:lease_seconds AS float8) * interval '1 second'
- WHERE q.id = (
+ WHERE q.job_no = (
         -- SKIP LOCKED: a duplicate SQS delivery racing the first gets nothing instead of waiting.
-        SELECT c.id
+        SELECT c.job_no
           FROM bat_extraction_queue c
-         WHERE c.id = CAST(:job_id AS bigint)
+         WHERE c.job_no = CAST(:job_id AS bigint)
            AND ((c.status = 'pending'
                  AND (CAST(:force AS boolean)
-                      OR c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())))
+                      OR coalesce(c.next_attempt_at, '-infinity') <= coalesce(CAST(:now AS timestamptz), now())))
                 -- an orphan (its worker died): taking it over bumps the generation, fencing
                 -- out the old holder
                 OR (c.status = 'processing'
-                    AND c.lease_expires_at < coalesce(CAST(:now AS timestamptz), now())))
+                    AND bat_lease_end(c.lease_expires_at, c.locked_at, c.updated_at)
+           < coalesce(CAST(:now AS timestamptz), now())))
            FOR UPDATE SKIP LOCKED)
-RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts, q.lease_generation,
+RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, 0) AS attempts, coalesce(q.lease_generation, 0) AS lease_generation,
           q.locked_by, q.lease_expires_at, q.reason;
 
 -- name: lock_leased_job
 -- purpose: Lock the job row if this lease generation still holds it (the fence before writing vehicle data).
 -- FOR UPDATE: held to the end of the caller's transaction, so no rescue or takeover can
 -- slip in between this check and the caller's writes.
-SELECT q.id
+SELECT q.job_no
   FROM bat_extraction_queue q
- WHERE q.id = CAST(:job_id AS bigint)
+ WHERE q.job_no = CAST(:job_id AS bigint)
    AND q.status = 'processing'
-   AND q.lease_generation = CAST(:lease_generation AS bigint)
+   AND coalesce(q.lease_generation, 0) = CAST(:lease_generation AS bigint)
    FOR UPDATE;
 
 -- name: complete_job
@@ -87,12 +90,12 @@ UPDATE bat_extraction_queue q
        locked_at = NULL,
        locked_by = NULL,
        lease_expires_at = NULL,
-       last_error = NULL,
+       error_message = NULL,
        error_kind = NULL
- WHERE q.id = CAST(:job_id AS bigint)
+ WHERE q.job_no = CAST(:job_id AS bigint)
    AND q.status = 'processing'
-   AND q.lease_generation = CAST(:lease_generation AS bigint)
-RETURNING q.id;
+   AND coalesce(q.lease_generation, 0) = CAST(:lease_generation AS bigint)
+RETURNING q.job_no;
 
 -- name: fail_job
 -- purpose: Record a failed attempt if this lease generation holds the job: pending again after a delay, or failed.
@@ -104,11 +107,11 @@ UPDATE bat_extraction_queue q
        locked_at = NULL,
        locked_by = NULL,
        lease_expires_at = NULL,
-       last_error = :error,
+       error_message = :error,
        error_kind = :error_kind
- WHERE q.id = CAST(:job_id AS bigint)
+ WHERE q.job_no = CAST(:job_id AS bigint)
    AND q.status = 'processing'
-   AND q.lease_generation = CAST(:lease_generation AS bigint)
+   AND coalesce(q.lease_generation, 0) = CAST(:lease_generation AS bigint)
 RETURNING q.status;
 
 -- name: rescue_expired_leases
@@ -116,48 +119,49 @@ RETURNING q.status;
 WITH expired AS MATERIALIZED (
     -- SKIP LOCKED: a row locked by its holder's lease check is being written right now; it is
     -- left alone (the next run sees it again if it is still expired).
-    SELECT c.id, c.lease_generation
+    SELECT c.job_no, coalesce(c.lease_generation, 0) AS lease_generation
       FROM bat_extraction_queue c
      WHERE c.status = 'processing'
-       AND c.lease_expires_at < coalesce(CAST(:now AS timestamptz), now())
+       AND bat_lease_end(c.lease_expires_at, c.locked_at, c.updated_at)
+           < coalesce(CAST(:now AS timestamptz), now())
        FOR UPDATE SKIP LOCKED
 )
 UPDATE bat_extraction_queue q
    SET status = 'pending',
-       lease_generation = q.lease_generation + 1,
+       lease_generation = coalesce(q.lease_generation, 0) + 1,
        next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
        dispatched_at = NULL,
        locked_at = NULL,
        locked_by = NULL,
        lease_expires_at = NULL
   FROM expired
- WHERE q.id = expired.id
+ WHERE q.job_no = expired.job_no
    -- re-checked on the locked row: a job completed or re-claimed meanwhile is untouched
    AND q.status = 'processing'
-   AND q.lease_generation = expired.lease_generation
-RETURNING q.id;
+   AND coalesce(q.lease_generation, 0) = expired.lease_generation
+RETURNING q.job_no;
 
 -- name: select_for_dispatch
 -- purpose: Take the best due pending jobs not yet sent to SQS (or sent long ago) and mark them dispatched.
 WITH due AS MATERIALIZED (
     -- SKIP LOCKED: two orchestrators running at once split the jobs instead of both sending them.
-    SELECT c.id
+    SELECT c.job_no
       FROM bat_extraction_queue c
      WHERE c.status = 'pending'
-       AND c.next_attempt_at <= coalesce(CAST(:now AS timestamptz), now())
+       AND coalesce(c.next_attempt_at, '-infinity') <= coalesce(CAST(:now AS timestamptz), now())
        AND (c.dispatched_at IS NULL
             OR c.dispatched_at < coalesce(CAST(:now AS timestamptz), now())
                                  - CAST(:redispatch_after_seconds AS float8) * interval '1 second')
-     ORDER BY c.priority DESC, c.created_at, c.id
+     ORDER BY c.priority DESC, c.created_at, c.job_no
      LIMIT CAST(:limit AS int)
        FOR UPDATE SKIP LOCKED
 ), marked AS (
     UPDATE bat_extraction_queue q
        SET dispatched_at = coalesce(CAST(:now AS timestamptz), now())
       FROM due
-     WHERE q.id = due.id
-    RETURNING q.id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts,
-              q.lease_generation, q.locked_by, q.lease_expires_at, q.reason, q.created_at
+     WHERE q.job_no = due.job_no
+    RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, 0) AS attempts,
+              coalesce(q.lease_generation, 0) AS lease_generation, q.locked_by, q.lease_expires_at, q.reason, q.created_at
 )
 SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, locked_by,
        lease_expires_at, reason
@@ -169,11 +173,12 @@ SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, lo
 UPDATE bat_extraction_queue q
    SET status = 'pending',
        attempts = 0,
+       attempts_carried = 0,
        next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
        dispatched_at = NULL
- WHERE q.id = ANY (CAST(:job_ids AS bigint[]))
+ WHERE q.job_no = ANY (CAST(:job_ids AS bigint[]))
    AND (q.status = 'failed' OR (q.status = 'pending' AND q.dispatched_at IS NOT NULL))
-RETURNING q.id;
+RETURNING q.job_no;
 
 -- name: queue_depths
 -- purpose: Count jobs by status and priority.
@@ -190,15 +195,15 @@ UPDATE bat_extraction_queue q
        locked_at = NULL,
        locked_by = NULL,
        lease_expires_at = NULL,
-       last_error = left(CAST(:error AS text), 2000),
+       error_message = left(CAST(:error AS text), 2000),
        error_kind = 'retryable'
- WHERE q.id = CAST(:job_id AS bigint)
+ WHERE q.job_no = CAST(:job_id AS bigint)
    AND q.status = 'processing'
-   AND q.lease_generation = CAST(:lease_generation AS bigint)
-RETURNING q.id;
+   AND coalesce(q.lease_generation, 0) = CAST(:lease_generation AS bigint)
+RETURNING q.job_no;
 
 -- name: job_summary
 -- purpose: One job's priority, status and reason, as an operator command reports them.
 SELECT q.priority, q.status, q.reason
   FROM bat_extraction_queue q
- WHERE q.id = CAST(:job_id AS bigint);
+ WHERE q.job_no = CAST(:job_id AS bigint);

@@ -34,4 +34,4 @@ WHERE status = 'pending' AND dispatched_at > now() - make_interval(secs => :seco
 -- name: undispatch
 -- purpose: SQS refused these messages; let the next run send them again.
 UPDATE bat_extraction_queue SET dispatched_at = NULL
-WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'pending';
+WHERE job_no = ANY(CAST(:ids AS bigint[])) AND status = 'pending';

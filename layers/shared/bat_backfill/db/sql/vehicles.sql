@@ -1,25 +1,32 @@
--- name: lock_vehicle
--- purpose: the vehicle row to repair, locked so two repairs of one vehicle serialise.
-SELECT id::text AS id, year, make, model, title, vin, mileage, mileage_unit, color,
-       interior_color, transmission, drivetrain, engine, bat_auction_url, sale_price, high_bid,
-       sale_status, auction_end_date, bat_lot_number, bat_seller, bat_buyer, bat_location,
-       no_reserve, bid_count, comment_count, view_count, watcher_count, image_urls
-FROM vehicles WHERE id = CAST(:vehicle_id AS uuid)
+-- name: lock_vehicles_of_listing
+-- purpose: every vehicle row of one listing (any spelling of its URL) plus the named vehicle, locked in id order so two repairs of one listing serialise.
+SELECT id::text AS id, year, make, model, listing_title, vin, mileage, mileage_unit, color,
+       interior_color, transmission, drivetrain, engine_size, bat_auction_url, discovery_url,
+       sale_price, winning_bid, high_bid, sale_status, auction_outcome, reserve_status,
+       auction_end_date, sale_date, bat_lot_number, bat_seller, bat_buyer, bat_location,
+       bid_count, bat_bids, bat_comments, bat_views, bat_watchers, image_urls
+FROM vehicles
+WHERE id = CAST(:vehicle_id AS uuid)
+   OR bat_vehicle_listing(bat_auction_url, discovery_url) = bat_listing_url(:url)
+ORDER BY id
 FOR UPDATE;
 
 -- name: find_vehicle_by_url
--- purpose: the oldest vehicle recorded for a listing URL (operators' data may hold duplicates).
+-- purpose: the oldest vehicle recorded for a listing, whatever the spelling of its URL.
 SELECT id::text FROM vehicles
-WHERE bat_auction_url IN (:url, rtrim(:url, '/'))
+WHERE bat_vehicle_listing(bat_auction_url, discovery_url) = bat_listing_url(:url)
 ORDER BY created_at, id LIMIT 1;
 
 -- name: vehicle_listing_url
--- purpose: the stored listing URL of one vehicle (no row: no such vehicle).
-SELECT bat_auction_url FROM vehicles WHERE id = CAST(:vehicle_id AS uuid);
+-- purpose: the BaT listing of one vehicle, canonical (no row: no such vehicle; NULL: not a BaT listing).
+SELECT bat_vehicle_listing(bat_auction_url, discovery_url) FROM vehicles
+WHERE id = CAST(:vehicle_id AS uuid);
 
 -- name: create_vehicle
--- purpose: a bare vehicle for a newly discovered listing; the extractor fills the rest.
-INSERT INTO vehicles (bat_auction_url, title, year) VALUES (:url, :title, :year)
+-- purpose: a bare vehicle for a newly discovered listing; the caller extracts or queues it, so the new-vehicle trigger stands aside for this transaction.
+INSERT INTO vehicles (bat_auction_url, listing_title, year)
+SELECT :url, :title, CAST(:year AS int)
+FROM (SELECT set_config('bat_backfill.queue_new_vehicles', 'off', true)) AS off
 RETURNING id::text;
 
 -- name: insert_audit
@@ -40,39 +47,56 @@ WHERE vehicle_id = CAST(:vehicle_id AS uuid) AND field = :field AND action = 'co
 LIMIT 1;
 
 -- name: record_absences
--- purpose: the latest extraction proved the page does not state these critical fields.
-INSERT INTO extraction_absences (vehicle_id, field, listing_url)
-SELECT CAST(:vehicle_id AS uuid), f, :url FROM unnest(CAST(:fields AS text[])) AS f
+-- purpose: critical fields the selector stops asking for: the page does not state them, or the database refused the page's value (the reason says which).
+INSERT INTO extraction_absences (vehicle_id, field, listing_url, reason)
+SELECT CAST(:vehicle_id AS uuid), a.field, :url, a.reason
+FROM unnest(CAST(:fields AS text[]), CAST(:reasons AS text[])) AS a(field, reason)
 ON CONFLICT (vehicle_id, field) DO UPDATE
-SET listing_url = EXCLUDED.listing_url, recorded_at = now();
+SET listing_url = EXCLUDED.listing_url, reason = EXCLUDED.reason, recorded_at = now();
 
 -- name: clear_absences
 -- purpose: the page states these fields now; any earlier absence record is obsolete.
 DELETE FROM extraction_absences
 WHERE vehicle_id = CAST(:vehicle_id AS uuid) AND field = ANY(CAST(:fields AS text[]));
 
--- name: upsert_auction_event
--- purpose: the one auction event of a vehicle and listing URL, replaced by the newest extraction.
-INSERT INTO auction_events (vehicle_id, listing_url, outcome, high_bid, sale_price, currency,
-                            winning_bidder, bid_count, comment_count, view_count, watcher_count,
-                            ended_at, lot_number, snapshot_key, extracted_at)
-VALUES (CAST(:vehicle_id AS uuid), :url, :outcome, :high_bid, :sale_price, :currency,
-        :winning_bidder, :bid_count, :comment_count, :view_count, :watcher_count, :ended_at,
-        :lot_number, :snapshot_key, now())
-ON CONFLICT (vehicle_id, listing_url) DO UPDATE SET
-  outcome = EXCLUDED.outcome, high_bid = EXCLUDED.high_bid, sale_price = EXCLUDED.sale_price,
-  currency = EXCLUDED.currency, winning_bidder = EXCLUDED.winning_bidder,
-  bid_count = EXCLUDED.bid_count, comment_count = EXCLUDED.comment_count,
-  view_count = EXCLUDED.view_count, watcher_count = EXCLUDED.watcher_count,
-  ended_at = EXCLUDED.ended_at, lot_number = EXCLUDED.lot_number,
-  snapshot_key = COALESCE(EXCLUDED.snapshot_key, auction_events.snapshot_key),
-  extracted_at = now(), updated_at = now()
-RETURNING id;
+-- name: listing_events
+-- purpose: the auction events of one vehicle for one listing, whatever the spelling of their source_url, locked.
+SELECT id::text AS id, outcome, high_bid, winning_bid, winning_bidder
+FROM auction_events
+WHERE vehicle_id = CAST(:vehicle_id AS uuid) AND bat_listing_url(source_url) = :url
+ORDER BY created_at, id
+FOR UPDATE;
+
+-- name: insert_auction_event
+-- purpose: the first event of a vehicle and listing, extracted from its page.
+INSERT INTO auction_events (vehicle_id, source, source_url, outcome, high_bid, winning_bid,
+                            winning_bidder, seller_name, currency, total_bids, comments_count,
+                            page_views, watchers, auction_end_date, lot_number, snapshot_key,
+                            extracted_at)
+VALUES (CAST(:vehicle_id AS uuid), 'bat', :url, :outcome, :high_bid, :winning_bid,
+        :winning_bidder, :seller_name, :currency, :total_bids, :comments_count, :page_views,
+        :watchers, :ended_at, :lot_number, :snapshot_key, now())
+RETURNING id::text;
+
+-- name: correct_auction_event
+-- purpose: an event of the listing brought in line with its page, in place (its source_url, source and raw_data stay).
+UPDATE auction_events SET
+  outcome = :outcome, high_bid = :high_bid, winning_bid = :winning_bid,
+  winning_bidder = :winning_bidder, seller_name = coalesce(:seller_name, seller_name),
+  currency = :currency, total_bids = coalesce(:total_bids, total_bids),
+  comments_count = coalesce(:comments_count, comments_count),
+  page_views = coalesce(:page_views, page_views), watchers = coalesce(:watchers, watchers),
+  auction_end_date = coalesce(CAST(:ended_at AS timestamptz), auction_end_date),
+  lot_number = coalesce(:lot_number, lot_number),
+  snapshot_key = coalesce(:snapshot_key, snapshot_key), extracted_at = now(), updated_at = now()
+WHERE id = CAST(:event_id AS uuid);
 
 -- name: latest_snapshot
 -- purpose: the snapshot key of the newest extraction of a vehicle's listing, if any.
 SELECT snapshot_key FROM auction_events
-WHERE vehicle_id = CAST(:vehicle_id AS uuid) AND listing_url = :url AND snapshot_key IS NOT NULL;
+WHERE vehicle_id = CAST(:vehicle_id AS uuid) AND bat_listing_url(source_url) = :url
+  AND snapshot_key IS NOT NULL
+ORDER BY extracted_at DESC NULLS LAST LIMIT 1;
 
 -- name: upsert_comments
 -- purpose: comments and bids keyed by BaT's numeric comment id; re-running changes only likes.
@@ -91,4 +115,5 @@ RETURNING (xmax = 0) AS inserted;
 -- name: unknown_urls
 -- purpose: which discovered listing URLs no vehicle has yet.
 SELECT u FROM unnest(CAST(:urls AS text[])) AS u
-WHERE NOT EXISTS (SELECT 1 FROM vehicles v WHERE v.bat_auction_url IN (u, rtrim(u, '/')));
+WHERE NOT EXISTS (SELECT 1 FROM vehicles v
+                  WHERE bat_vehicle_listing(v.bat_auction_url, v.discovery_url) = bat_listing_url(u));
