@@ -173,10 +173,19 @@ def _services(settings: Settings) -> Any:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from bat_backfill.db.migrate import migrate
+    from bat_backfill.db.migrate import IncompatibleSchemaError, migrate, plan
+
+    from .render import render_migration_plan
 
     conn = _connect(resolve_settings(args))
-    applied = migrate(conn)
+    if args.plan:
+        found = plan(conn)
+        print(render_migration_plan(found))
+        return 2 if found.incompatibilities else 0
+    try:
+        applied = migrate(conn)
+    except IncompatibleSchemaError as exc:
+        raise CommandError(f"{exc}; see bat-backfill migrate --plan") from None
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
@@ -487,7 +496,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--database-url", help=db_help)
         return p
 
-    p = add("migrate", "Create or update the schema (idempotent).")
+    p = add(
+        "migrate",
+        "Create the schema, or adopt an existing database in place (idempotent; never drops, "
+        "renames or retypes a column).",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print what would change and what cannot be adopted; change nothing",
+    )
     p.set_defaults(func=cmd_migrate)
 
     p = add("parse", "Print the facts of a BaT listing page (file or URL) as JSON.", db=False)

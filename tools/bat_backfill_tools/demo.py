@@ -9,6 +9,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +28,20 @@ _BASE_END = 1_762_000_000  # an instant in Nov 2025, when the sample auctions en
 
 @dataclass(frozen=True)
 class Sample:
-    """One planted defect: what the database holds and what the listing page says."""
+    """One planted defect: what the database holds and what the listing page says.
+
+    The defects are planted the way the original system stored them: its column names and
+    vocabularies (sale_status / auction_outcome), its URL spellings and its auction events."""
 
     slug: str
     defect: str
     stored: dict[str, Any]
     page: dict[str, Any]  # keyword arguments for samplepages.PageSpec
     serve: str = "page"  # page | 404 | throttle-once | foreign | truncated
+    # The vehicle's bat_auction_url as stored (None: the canonical URL).
+    stored_url: str | None = None
+    # An auction event the original system stored: (outcome, source_url).
+    event: tuple[str, str] | None = None
 
     @property
     def vehicle_id(self) -> str:
@@ -61,7 +70,8 @@ _CARS = [
 
 def _car(i: int) -> tuple[int, str, str, str]:
     year, make, model, vin = _CARS[i % len(_CARS)]
-    return year, make, model, _with_check_digit(vin)
+    # Every sample its own VIN (the original table holds a VIN once): the serial is the index.
+    return year, make, model, _with_check_digit(vin[:-4] + f"{i:04d}")
 
 
 def _with_check_digit(vin: str) -> str:
@@ -87,6 +97,7 @@ def build_samples(count: int) -> list[Sample]:
         _live_auction,
         _withdrawn,
         _good_data_not_repeated,
+        _vin_held_by_an_earlier_listing,  # must follow _good_data_not_repeated
         _vin_conflict,
         _drivetrain_never_stated,
         _no_bids_stored_as_sold,
@@ -132,22 +143,26 @@ def _base(i: int, slug_hint: str) -> tuple[str, dict[str, Any]]:
 
 
 def _unsold_stored_as_sold(i: int) -> Sample:
+    # The seed's own example: "Bid to" stored as a sale, with a 'sold' event naming no winner
+    # under another spelling of the listing's URL (no trailing slash).
     slug, page = _base(i, "rnm")
     page.update(outcome=Outcome.BID_TO, buyer=None)
     price = page["price"]
-    stored = _stored_from(page, sale_status="sold", sale_price=price, high_bid=price)
-    return Sample(slug, "unsold lot stored as sold", stored, page)
+    stored = _stored_from(page, **_SOLD, sale_price=price, high_bid=price)
+    event = ("sold", page["url"].rstrip("/"))
+    return Sample(slug, "unsold lot stored as sold", stored, page, event=event)
 
 
 def _missing_fields(i: int) -> Sample:
     slug, page = _base(i, "bare")
-    stored = _stored_from(
-        page, sale_status="sold", sale_price=page["price"], high_bid=page["price"]
-    )
+    stored = _stored_from(page, **_SOLD, sale_price=page["price"], high_bid=page["price"])
     for key in ("vin", "mileage", "color", "transmission", "drivetrain"):
         stored[key] = None
     stored["mileage_unit"] = None
-    return Sample(slug, "missing VIN, mileage, colour, transmission, drivetrain", stored, page)
+    # Stored under an old spelling of its URL: http, www., no trailing slash.
+    old_url = page["url"].replace("https://", "http://www.").rstrip("/")
+    return Sample(slug, "missing VIN, mileage, colour, transmission, drivetrain", stored, page,
+                  stored_url=old_url)  # fmt: skip
 
 
 def _price_equals_bid_no_buyer(i: int) -> Sample:
@@ -161,14 +176,17 @@ def _price_equals_bid_no_buyer(i: int) -> Sample:
 def _no_auction_event(i: int) -> Sample:
     slug, page = _base(i, "noevent")
     stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
+    # The end date as an ISO timestamp (text), as the original system sometimes wrote it: the
+    # same day as the page's, so it is left as it is.
+    ended = datetime.fromtimestamp(page["end_epoch"], UTC)
+    stored["auction_end_date"] = ended.isoformat()
     return Sample(slug, "no auction outcome recorded", stored, page)
 
 
 def _live_auction(i: int) -> Sample:
     slug, page = _base(i, "live")
     page.update(outcome=Outcome.LIVE, buyer=None, end_epoch=int(time.time()) + 5 * 86400)
-    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
-    stored["auction_end_date"] = None
+    stored = _stored_from(page, **_SOLD, sale_price=page["price"], high_bid=None)
     return Sample(slug, "live auction stored as sold", stored, page)
 
 
@@ -191,16 +209,24 @@ def _good_data_not_repeated(i: int) -> Sample:
 def _vin_conflict(i: int) -> Sample:
     slug, page = _base(i, "vin")
     stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
-    stored["vin"] = "1HGCM82633A004352"
+    stored["vin"] = _with_check_digit(f"1HGCM82633A{i:06d}")
     return Sample(slug, "stored VIN differs from the page", stored, page)
+
+
+def _vin_held_by_an_earlier_listing(i: int) -> Sample:
+    # A relisted car: the sample before it (good data, VIN stored) is its earlier listing and
+    # holds the VIN under the unique index, so this row records the page's VIN as a conflict.
+    slug, page = _base(i, "relisted")
+    page["vin"] = _car(i - 1)[3]
+    stored = _stored_from(page, sale_status=None, sale_price=None, high_bid=None)
+    stored["vin"] = None
+    return Sample(slug, "VIN already held by the car's earlier listing", stored, page)
 
 
 def _drivetrain_never_stated(i: int) -> Sample:
     slug, page = _base(i, "nodrive")
     page.update(drivetrain=None)
-    stored = _stored_from(
-        page, sale_status="sold", sale_price=page["price"], high_bid=page["price"]
-    )
+    stored = _stored_from(page, **_SOLD, sale_price=page["price"], high_bid=page["price"])
     stored["drivetrain"] = None
     return Sample(slug, "drivetrain missing and never stated by the page", stored, page)
 
@@ -208,21 +234,23 @@ def _drivetrain_never_stated(i: int) -> Sample:
 def _no_bids_stored_as_sold(i: int) -> Sample:
     slug, page = _base(i, "nobids")
     page.update(outcome=Outcome.NO_SALE, buyer=None, price=None)
-    stored = _stored_from(page, sale_status="sold", sale_price=15_000, high_bid=15_000)
+    stored = _stored_from(page, **_SOLD, sale_price=15_000, high_bid=15_000)
     return Sample(slug, "ended without bids, stored as sold", stored, page)
 
 
 def _sold_after_reserve_not_met(i: int) -> Sample:
     slug, page = _base(i, "accepted")
     page.update(rnm_accepted=True)
-    stored = _stored_from(page, sale_status="bid_to", sale_price=None, high_bid=page["price"])
+    stored = _stored_from(page, sale_status="bid_to", auction_outcome="reserve_not_met",
+                          sale_price=None, high_bid=page["price"])  # fmt: skip
     stored.update(bat_buyer=None, mileage=None, mileage_unit=None)
-    return Sample(slug, "sold after reserve not met, stored as unsold", stored, page)
+    event = ("reserve_not_met", page["url"])
+    return Sample(slug, "sold after reserve not met, stored as unsold", stored, page, event=event)
 
 
 def _gone_404(i: int) -> Sample:
     slug, page = _base(i, "gone")
-    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
+    stored = _stored_from(page, **_SOLD, sale_price=page["price"], high_bid=None)
     stored["vin"] = None
     return Sample(slug, "listing page gone (404)", stored, page, serve="404")
 
@@ -236,7 +264,7 @@ def _throttled_once(i: int) -> Sample:
 
 def _not_a_listing_page(i: int) -> Sample:
     slug, page = _base(i, "foreign")
-    stored = _stored_from(page, sale_status="sold", sale_price=page["price"], high_bid=None)
+    stored = _stored_from(page, **_SOLD, sale_price=page["price"], high_bid=None)
     stored["mileage"] = None
     return Sample(
         slug, "URL answers with a page that is not a listing", stored, page, serve="foreign"
@@ -259,7 +287,7 @@ def build_real_samples(slugs: list[str]) -> list[Sample]:
     for i, slug in enumerate(slugs):
         if i % 2 == 0:
             defect = "stored as sold at an unverified price"
-            stored = {"sale_status": "sold", "sale_price": 50_000, "high_bid": 50_000}
+            stored = {**_SOLD, "sale_price": 50_000, "high_bid": 50_000}
         else:
             defect = "missing VIN, mileage, colour, transmission, drivetrain"
             stored = {}
@@ -267,8 +295,12 @@ def build_real_samples(slugs: list[str]) -> list[Sample]:
     return samples
 
 
+# A sale in the original system's two vocabularies.
+_SOLD = {"sale_status": "sold", "auction_outcome": "sold"}
+
+
 def _stored_from(page: dict[str, Any], **result: Any) -> dict[str, Any]:
-    """What a scraper stored for this page (before the planted defect is applied)."""
+    """What the original system stored for this page (before the planted defect is applied)."""
     return {
         "year": page["year"],
         "make": page["make"],
@@ -280,6 +312,7 @@ def _stored_from(page: dict[str, Any], **result: Any) -> dict[str, Any]:
         "transmission": "Automatic" if "Automatic" in page["transmission"] else "Manual",
         "drivetrain": page["drivetrain"],
         "bat_buyer": page.get("buyer"),
+        "auction_outcome": None,
         "auction_end_date": None,
         **result,
     }
@@ -290,7 +323,8 @@ def _stored_from(page: dict[str, Any], **result: Any) -> dict[str, Any]:
 
 _VEHICLE_COLUMNS = (
     "year", "make", "model", "vin", "mileage", "mileage_unit", "color", "transmission",
-    "drivetrain", "bat_buyer", "sale_status", "sale_price", "high_bid", "auction_end_date",
+    "drivetrain", "bat_buyer", "sale_status", "auction_outcome", "sale_price", "high_bid",
+    "auction_end_date",
 )  # fmt: skip
 _STATE_COLUMNS = (
     "id", "sale_status", "sale_price", "high_bid", "vin", "mileage", "color", "transmission",
@@ -305,33 +339,99 @@ def _run(conn: Any, name: str, **params: Any) -> list[list[Any]]:
     return run_query(conn, _QUERIES[name], **params)
 
 
-def load_samples(conn: Any, samples: list[Sample]) -> None:
-    """Replace the sample vehicles (fixed ids) so the demo can run again and again."""
-    _run(conn, "delete_samples", ids=[s.vehicle_id for s in samples], urls=new_listing_urls())
+# ---------------------------------------------------------------- whose database
+
+
+class NotTheDemosDatabaseError(RuntimeError):
+    """The database holds data the demo did not write; the demo changes nothing there."""
+
+
+# More vehicles than any demo writes (500 samples, saved pages, discovered listings).
+_MOST_DEMO_VEHICLES = 10_000
+
+
+def is_demo_vehicle(vehicle_id: str | None, url: str | None) -> bool:
+    """Whether the demo wrote this vehicle: a sample (its id derives from its listing's slug,
+    so a real vehicle never has it) or a listing the demo's discovery found.
+
+    >>> sample = build_samples(1)[0]
+    >>> is_demo_vehicle(sample.vehicle_id, sample.url), is_demo_vehicle(str(uuid.uuid4()), sample.url)
+    (True, False)
+    """
+    from bat_backfill.errors import InvalidListingUrlError
+    from bat_backfill.urls import listing_slug, parse_listing_url
+
+    try:
+        canonical = parse_listing_url(url or "")
+    except InvalidListingUrlError:
+        return False
+    own_id = str(uuid.uuid5(_NAMESPACE, listing_slug(canonical)))
+    return vehicle_id == own_id or canonical in new_listing_urls()
+
+
+def demo_vehicle_ids(conn: Any) -> list[str]:
+    """The vehicles of a database that holds nothing but the demo's own data (none in an
+    empty one); NotTheDemosDatabaseError naming the first row the demo did not write.
+    Reads only: call before migrating, so a refused database is left exactly as it was."""
+    ids: list[str] = []
+    if _run(conn, "vehicles_table")[0][0]:
+        rows = _run(conn, "stored_vehicles", cap=_MOST_DEMO_VEHICLES + 1)
+        if len(rows) > _MOST_DEMO_VEHICLES:
+            raise NotTheDemosDatabaseError(f"it holds more than {_MOST_DEMO_VEHICLES} vehicles")
+        for vehicle_id, url in rows:
+            if not is_demo_vehicle(vehicle_id, url):
+                raise NotTheDemosDatabaseError(
+                    f"vehicle {vehicle_id} ({url or 'no BaT URL'}) is not one of the demo's"
+                )
+            ids.append(str(vehicle_id))
+    foreign = _run(conn, "rows_not_the_demos", ids=ids)
+    if foreign:
+        raise NotTheDemosDatabaseError(
+            "it holds rows the demo did not write in " + ", ".join(str(t) for (t,) in foreign)
+        )
+    return ids
+
+
+def load_samples(conn: Any, samples: list[Sample], earlier: list[str]) -> None:
+    """Replace the demo's earlier vehicles (`earlier`, from `demo_vehicle_ids`) with the
+    samples (fixed ids), so the demo can run again and again."""
+    ids = sorted({*earlier, *(s.vehicle_id for s in samples)})
+    _run(conn, "delete_sample_events", ids=ids)
+    _run(conn, "delete_samples", ids=ids)
     _run(conn, "clear_runs")
     for s in samples:
         _run(
             conn,
             "insert_sample",
             id=s.vehicle_id,
-            url=s.url,
+            url=s.stored_url or s.url,
             age=len(samples) - samples.index(s),
             **{c: s.stored.get(c) for c in _VEHICLE_COLUMNS},
         )
-        if s.stored.get("sale_status") and s.stored["sale_status"] != "sold":
+        if s.event is not None:
+            outcome, source_url = s.event
             _run(
                 conn,
                 "insert_sample_event",
                 id=s.vehicle_id,
-                url=s.url,
-                outcome=s.stored["sale_status"],
+                url=source_url,
+                outcome=outcome,
                 bid=s.stored.get("high_bid"),
             )
 
 
+def _plain(value: Any) -> Any:
+    # sale_price is numeric(10,2): show 53000.00 as 53000
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
 def snapshot_vehicles(conn: Any, samples: list[Sample]) -> dict[str, dict[str, Any]]:
     rows = _run(conn, "sample_state", ids=[s.vehicle_id for s in samples])
-    return {row[0]: dict(zip(_STATE_COLUMNS, row, strict=True)) for row in rows}
+    return {
+        row[0]: {c: _plain(v) for c, v in zip(_STATE_COLUMNS, row, strict=True)} for row in rows
+    }
 
 
 # ---------------------------------------------------------------- pages
@@ -452,9 +552,18 @@ def run_demo(args: argparse.Namespace) -> int:
         return stop_demo_database()
     progress = Progress(quiet=False)
     url, _cluster = _start_database(args)
-    progress.say(f"database {redact(url)}")
     conn = connect(url)
-    migrate(conn)
+    try:
+        earlier = demo_vehicle_ids(conn)
+    except NotTheDemosDatabaseError as exc:
+        conn.close()
+        print(
+            f"bat-backfill demo: refusing {redact(url)}: {exc}; the demo runs only on an empty "
+            "database or its own, and changed nothing",
+            file=sys.stderr,
+        )
+        return 2
+    progress.say(f"database {redact(url)}")
     pages_dir = Path(args.pages) if getattr(args, "pages", None) else None
     if pages_dir is not None and not pages_dir.is_dir():
         print(f"bat-backfill demo: --pages {pages_dir} is not a folder", file=sys.stderr)
@@ -475,7 +584,8 @@ def run_demo(args: argparse.Namespace) -> int:
             )
             return 2
         samples = build_samples(args.vehicles)
-    load_samples(conn, samples)
+    migrate(conn)
+    load_samples(conn, samples, earlier)
     before = snapshot_vehicles(conn, samples)
     progress.say(f"loaded {len(samples)} sample vehicles with planted defects")
 
@@ -610,7 +720,10 @@ def summarise(
         if fld not in by_vehicle[vid][key]:
             by_vehicle[vid][key].append(fld)
     for vid, fld in absences:
-        by_vehicle[vid]["absent"].append(fld)
+        # A conflict's field was stated by the page (a value kept for review, or one the
+        # table's constraints refused): it is not one the page is silent on.
+        if fld not in by_vehicle[vid]["conflicts"]:
+            by_vehicle[vid]["absent"].append(fld)
     job_of = {vid: (status, attempts, err) for vid, status, attempts, err in jobs}
     rows = []
     for s in samples:

@@ -74,7 +74,7 @@ def render_status(data: dict[str, Any]) -> str:
             render_table(
                 ["job", "attempts", "url", "error"],
                 [
-                    [r["id"], r["attempts"], r["bat_url"], (r["last_error"] or "")[:80]]
+                    [r["id"], r["attempts"], r["bat_url"], (r["error_message"] or "")[:80]]
                     for r in data["recent_failures"]
                 ],
             )
@@ -122,3 +122,19 @@ def render_results(index: Any) -> str:
     lines = [head, render_table(["outcome", "price", "ended", "", "id", "url"], rows)]
     lines += [f"skipped {p}" for p in index.problems]
     return "\n".join(lines)
+
+
+def render_migration_plan(plan: Any) -> str:
+    """`migrate --plan`: what cannot be adopted, the migrations to apply, each object added."""
+    out: list[str] = []
+    if plan.incompatibilities:
+        out.append("Cannot adopt this database (nothing would be changed):")
+        out += [f"  ! {p}" for p in plan.incompatibilities]
+    if not plan.pending:
+        out.append("Nothing to apply: the schema is up to date.")
+        return "\n".join(out)
+    out.append(f"Migrations to apply: {', '.join(plan.pending)}")
+    if plan.changes:
+        out.append(f"Changes ({len(plan.changes)}; no column dropped, renamed or retyped):")
+        out += [f"  {c}" for c in plan.changes]
+    return "\n".join(out)
