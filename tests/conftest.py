@@ -56,11 +56,12 @@ def _with_database(url: str, database: str) -> str:
 
 
 @contextlib.contextmanager
-def _scratch_database(pg_server: str, create: str) -> Iterator[str]:
-    """A database made with `create` (its name filled in), dropped afterwards."""
+def _scratch_database(pg_server: str, *create: str) -> Iterator[str]:
+    """A database made with the `create` statements (its name filled in), dropped afterwards."""
     name = f"t_{os.getpid()}_{next(_counter)}"
     admin = connect(pg_server)
-    admin.run(create.format(name=name))
+    for statement in create:
+        admin.run(statement.format(name=name))
     try:
         yield _with_database(pg_server, name)
     finally:
@@ -68,10 +69,16 @@ def _scratch_database(pg_server: str, create: str) -> Iterator[str]:
         admin.close()
 
 
+# Tests write vehicle rows directly and queue them themselves; the trigger that queues every
+# new BaT vehicle at priority 100 is turned off in their databases (its own tests turn it on).
+QUIET_TRIGGER = "ALTER DATABASE {name} SET bat_backfill.queue_new_vehicles = 'off'"
+
+
 @pytest.fixture
 def db_url(pg_server: str) -> Iterator[str]:
     """A fresh, migrated database for one test, dropped afterwards."""
-    with _scratch_database(pg_server, f"CREATE DATABASE {{name}} TEMPLATE {TEMPLATE_DB}") as url:
+    create = f"CREATE DATABASE {{name}} TEMPLATE {TEMPLATE_DB}"
+    with _scratch_database(pg_server, create, QUIET_TRIGGER) as url:
         yield url
 
 

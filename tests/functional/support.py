@@ -37,7 +37,7 @@ def add_job(conn: Any, vehicle_id: str, url: str, priority: int = 75) -> int:
     return int(
         conn.run(
             "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, priority, status) "
-            "VALUES (CAST(:v AS uuid), :u, :p, 'pending') RETURNING id",
+            "VALUES (CAST(:v AS uuid), :u, :p, 'pending') RETURNING job_no",
             v=vehicle_id,
             u=url,
             p=priority,
@@ -46,7 +46,7 @@ def add_job(conn: Any, vehicle_id: str, url: str, priority: int = 75) -> int:
 
 
 def job_row(conn: Any, job_id: int) -> dict[str, Any]:
-    rows = conn.run("SELECT * FROM bat_extraction_queue WHERE id = :id", id=job_id)
+    rows = conn.run("SELECT * FROM bat_extraction_queue WHERE job_no = :id", id=job_id)
     names = [c["name"] for c in conn.columns]
     return dict(zip(names, rows[0], strict=True))
 

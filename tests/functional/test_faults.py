@@ -22,6 +22,7 @@ from bat_backfill.db.connect import connect
 from bat_backfill.db.migrate import migrate
 from bat_backfill.errors import LeaseLostError
 from bat_backfill.extract import extract_listing
+from bat_backfill.parsing import parse_listing
 from bat_backfill.process import InProcessExtractors, job_request, process_message
 from bat_backfill.services import build_services
 from tests.functional.support import (
@@ -131,7 +132,7 @@ def test_bad_pages_fail_permanently_and_change_nothing(db, services, bat, case):
     row = job_row(db, job_id)
     assert report["status"] == "failed"
     assert (row["status"], row["error_kind"]) == ("failed", "permanent")
-    assert row["last_error"] and FERRARI in row["last_error"]
+    assert row["error_message"] and FERRARI in row["error_message"]
     assert snapshot(db) == before
 
 
@@ -205,7 +206,7 @@ def test_a_job_that_keeps_crashing_its_worker_is_given_up(db, services):
     row = job_row(db, job_id)
     assert report["status"] == "failed"
     assert (row["status"], row["error_kind"]) == ("failed", "permanent")
-    assert "crashed" in row["last_error"]
+    assert "crashed" in row["error_message"]
     assert snapshot(db) == before
 
 
@@ -262,6 +263,9 @@ def own_cluster():
     cluster = localpg.start_throwaway()
     conn = connect(cluster.url)
     migrate(conn)
+    # Like every test database: the test queues its vehicles itself (see tests/conftest.py).
+    name = conn.run("SELECT current_database()")[0][0]
+    conn.run(f"ALTER DATABASE {name} SET bat_backfill.queue_new_vehicles = 'off'")
     conn.close()
     yield cluster
     localpg.discard(cluster)
@@ -301,13 +305,13 @@ def test_a_database_restart_mid_batch_fails_only_the_affected_records(
     assert first == {"batchItemFailures": [{"itemIdentifier": f"m{jobs[0]}"}]}
     db = connect(own_cluster.url)
     # The interrupted job was handed back over a fresh connection; nothing half-written.
-    assert [r[0] for r in db.run("SELECT status FROM bat_extraction_queue ORDER BY id")] == [
+    assert [r[0] for r in db.run("SELECT status FROM bat_extraction_queue ORDER BY job_no")] == [
         "pending", "complete"]  # fmt: skip
     assert db.run("SELECT count(*) FROM vehicle_audit WHERE vehicle_id = CAST(:id AS uuid)",
                   id=FERRARI_ID)[0][0] == 0  # fmt: skip
     retry = processor.handler({"Records": records[:1]}, LocalContext("p"))
     assert retry == {"batchItemFailures": []}
-    assert [r[0] for r in db.run("SELECT status FROM bat_extraction_queue ORDER BY id")] == [
+    assert [r[0] for r in db.run("SELECT status FROM bat_extraction_queue ORDER BY job_no")] == [
         "complete", "complete"]  # fmt: skip
     assert db.run("SELECT sale_status, sale_price FROM vehicles WHERE id = CAST(:id AS uuid)",
                   id=FERRARI_ID) == [["bid_to", None]]  # fmt: skip
@@ -339,3 +343,99 @@ def test_a_different_vin_is_recorded_as_a_conflict_and_overwrites_nothing(db, se
     again, _ = extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
     assert again.conflicts == []  # the same disagreement is recorded once
     assert db.run("SELECT count(*) FROM vehicle_audit WHERE action = 'conflict'")[0][0] == 1
+
+
+# -- 9. The original database's constraints and its duplicate rows --------------------------
+
+RELISTED_ID = "0b6f6c1e-5c1a-4f4e-9a43-3f1f6d0c9a11"
+SECOND_ROW_ID = "0b6f6c1e-5c1a-4f4e-9a43-3f1f6d0c9a12"
+# What the Ferrari's page states, as the parser reads it.
+FERRARI_FACTS = parse_listing(render_page(FERRARI_PAGE), url=FERRARI)
+
+
+def candidates_after_the_hold(db: Any) -> list[str]:
+    """The vehicles the selector would queue once every completed job's 24-hour hold is over."""
+    db.run("UPDATE bat_extraction_queue SET completed_at = now() - interval '25 hours' "
+           "WHERE status = 'complete'")  # fmt: skip
+    return [
+        r[0] for r in db.run("SELECT vehicle_id::text FROM queue_bat_backfill_vehicles(50, 75)")
+    ]
+
+
+def test_a_vin_the_unique_index_refuses_is_a_conflict_and_the_rest_of_the_repair_lands(
+    db, services
+):
+    job_id = unsold_ferrari(db)
+    # An earlier listing of the same car already holds its VIN; the index allows one holder.
+    add_vehicle(db, RELISTED_ID, "https://bringatrailer.com/listing/2001-ferrari-360-spider-12/",
+                vin=FERRARI_PAGE.vin, mileage=57_000, color="Giallo Modena",
+                transmission="Manual", drivetrain="RWD")  # fmt: skip
+    report = deliver(services, job_id)
+    assert report["status"] == "complete"
+    assert job_row(db, job_id)["status"] == "complete"
+    row = vehicle_row(db, FERRARI_ID)
+    assert row["vin"] is None and vehicle_row(db, RELISTED_ID)["vin"] == FERRARI_PAGE.vin
+    # Every other field of the same repair is in.
+    assert (row["sale_status"], row["auction_outcome"], row["sale_price"], row["high_bid"]) == (
+        "bid_to", "reserve_not_met", None, 53_000)  # fmt: skip
+    assert (row["color"], row["transmission"], row["drivetrain"]) == (
+        FERRARI_FACTS.exterior_color, FERRARI_FACTS.transmission, FERRARI_FACTS.drivetrain)  # fmt: skip
+    conflicts = db.run("SELECT field, old_value, new_value FROM vehicle_audit "
+                       "WHERE vehicle_id = CAST(:v AS uuid) AND action = 'conflict'",
+                       v=FERRARI_ID)  # fmt: skip
+    assert conflicts == [["vin", None, FERRARI_PAGE.vin]]
+    absences = db.run("SELECT field, reason FROM extraction_absences "
+                      "WHERE vehicle_id = CAST(:v AS uuid)", v=FERRARI_ID)  # fmt: skip
+    assert [a[0] for a in absences] == ["vin"]
+    assert absences[0][1].startswith("refused by the database: vehicles_vin_unique_index")
+    assert FERRARI_PAGE.vin not in absences[0][1]  # the reason names the rule, not the value
+    # The selector stops asking for the VIN: nothing else is missing, so it is done.
+    assert FERRARI_ID not in candidates_after_the_hold(db)
+    # A re-extraction meets the same refusal and records nothing twice.
+    audit = db.run("SELECT count(*) FROM vehicle_audit")[0][0]
+    again, _ = extract_listing(services, ExtractionRequest(FERRARI, FERRARI_ID))
+    assert again.conflicts == [] and "vin" not in again.filled
+    assert db.run("SELECT count(*) FROM vehicle_audit")[0][0] == audit
+
+
+def test_two_rows_of_one_listing_are_both_repaired_and_their_events_corrected_in_place(
+    db, services
+):
+    # The original system stored the listing twice, under two spellings of its URL, each row
+    # with a 'sold' event naming no winner (so no verified sale).
+    spellings = {
+        FERRARI_ID: FERRARI.rstrip("/"),
+        SECOND_ROW_ID: FERRARI.replace("https://", "http://www.") + "?utm_source=feed",
+    }
+    for vehicle_id, url in spellings.items():
+        add_vehicle(db, vehicle_id, url, sale_status="sold", auction_outcome="sold",
+                    sale_price=53_000, high_bid=53_000)  # fmt: skip
+        db.run("INSERT INTO auction_events (vehicle_id, source, source_url, outcome, high_bid) "
+               "VALUES (CAST(:v AS uuid), 'bat', :u, 'sold', 53000)", v=vehicle_id, u=url)  # fmt: skip
+    assert set(candidates_after_the_hold(db)) == set(spellings)
+    job_id = add_job(db, FERRARI_ID, FERRARI)
+    assert deliver(services, job_id)["status"] == "complete"
+
+    for vehicle_id in spellings:
+        row = vehicle_row(db, vehicle_id)
+        assert (row["sale_status"], row["auction_outcome"], row["sale_price"]) == (
+            "bid_to", "reserve_not_met", None)  # fmt: skip
+        assert (row["high_bid"], row["mileage"], row["transmission"]) == (
+            53_000, FERRARI_FACTS.mileage, FERRARI_FACTS.transmission)  # fmt: skip
+    # The job's own row took the VIN; the other row cannot hold it too and records why.
+    assert vehicle_row(db, FERRARI_ID)["vin"] == FERRARI_PAGE.vin
+    assert vehicle_row(db, SECOND_ROW_ID)["vin"] is None
+    assert db.run("SELECT vehicle_id::text, field FROM vehicle_audit WHERE action = 'conflict'"
+                  ) == [[SECOND_ROW_ID, "vin"]]  # fmt: skip
+    # Each row's event is corrected where it stands: same id, same URL, no second event.
+    events = db.run("SELECT vehicle_id::text, source_url, outcome, winning_bid, "
+                    "extracted_at IS NOT NULL FROM auction_events ORDER BY source_url")  # fmt: skip
+    assert sorted(events) == sorted(
+        [[vid, url, "reserve_not_met", None, True] for vid, url in spellings.items()]
+    )
+    audited = db.run("SELECT vehicle_id::text, old_value, new_value, action, job_id "
+                     "FROM vehicle_audit WHERE field = 'auction_events.outcome'")  # fmt: skip
+    assert sorted(audited) == sorted(
+        [[vid, "sold", "reserve_not_met", "correct", job_id] for vid in spellings]
+    )
+    assert candidates_after_the_hold(db) == []

@@ -64,7 +64,7 @@ def test_a_job_error_inside_the_extractor_fails_the_job_with_its_reason(db, serv
     row = job_row(db, job_id)
     assert report.status == "failed"
     assert (row["status"], row["error_kind"]) == ("failed", "permanent")
-    assert "404" in row["last_error"]
+    assert "404" in row["error_message"]
 
 
 def test_an_extractor_crash_hands_the_job_back_for_sqs_to_retry(db, services):
@@ -74,4 +74,4 @@ def test_an_extractor_crash_hands_the_job_back_for_sqs_to_retry(db, services):
         deliver(services, LocalLambda(crash=True), job_id)
     row = job_row(db, job_id)
     assert (row["status"], row["attempts"], row["locked_by"]) == ("pending", 1, None)
-    assert "Task timed out" in row["last_error"]
+    assert "Task timed out" in row["error_message"]

@@ -168,7 +168,7 @@ def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(
     db, aws, services, monkeypatch, lambda_env
 ):
     high, _ = two_jobs(db)
-    db.run("UPDATE bat_extraction_queue SET dispatched_at = now() WHERE id = :id", id=high)
+    db.run("UPDATE bat_extraction_queue SET dispatched_at = now() WHERE job_no = :id", id=high)
     awsio.send_jobs(aws.sqs, aws.high_queue_url, [message(high, FERRARI_ID, FERRARI, 100)])
     # Every delivery crashes the processor: its database cannot be reached.
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
@@ -196,7 +196,8 @@ def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(
 def test_redrive_uses_the_sqs_move_task_where_available(db, aws, services):
     high, _ = two_jobs(db)
     db.run(
-        "UPDATE bat_extraction_queue SET status = 'failed', attempts = 5 WHERE id = :id", id=high
+        "UPDATE bat_extraction_queue SET status = 'failed', attempts = 5 WHERE job_no = :id",
+        id=high,
     )
     body = JobMessage(high, FERRARI_ID, FERRARI, 100).to_body()
     aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=body)
@@ -233,7 +234,7 @@ def test_force_process_claims_best_jobs_and_honours_max_attempts(db, aws, servic
     assert [j["job_id"] for j in result["jobs"]] == [high, backfill]
     assert result["by_status"] == {"complete": 1, "failed": 1}
     failed = job_row(db, backfill)
-    assert failed["status"] == "failed" and "503" in failed["last_error"]
+    assert failed["status"] == "failed" and "503" in failed["error_message"]
 
 
 @pytest.mark.parametrize(

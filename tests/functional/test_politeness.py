@@ -126,4 +126,4 @@ def test_a_job_past_its_deadline_is_failed_as_retryable_not_left_processing(db, 
     assert [(r.job_id, r.status) for r in report.jobs] == [(job_id, "retry")]
     row = job_row(db, job_id)
     assert row["status"] == "pending" and row["error_kind"] == "retryable"
-    assert "deadline" in row["last_error"] and row["locked_by"] is None
+    assert "deadline" in row["error_message"] and row["locked_by"] is None

@@ -115,7 +115,6 @@ SOLD_WRONG = "0b6f6c1e-5c1a-4f4e-9a43-3f1f6d0c9b01"
 NO_VIN = "0b6f6c1e-5c1a-4f4e-9a43-3f1f6d0c9b02"
 PAGE_READ = "0b6f6c1e-5c1a-4f4e-9a43-3f1f6d0c9b03"
 COMPLETE = {
-    "vin": "WP0AA29879U760001",
     "mileage": 6000,
     "color": "Black",
     "transmission": "Manual",
@@ -126,14 +125,16 @@ COMPLETE = {
 def test_sweep_repairs_a_planted_wrong_outcome_and_queues_a_missing_vin(db, services, bat):
     wrong, novin, extracted = (f"{BASE}wrong-1/", f"{BASE}novin-2/", f"{BASE}extracted-3/")
     # The original system's bug: a reserve-not-met lot stored as sold at its high bid.
-    add_vehicle(db, SOLD_WRONG, wrong, sale_status="sold", sale_price=89_500, **COMPLETE)
-    add_vehicle(db, NO_VIN, novin, sale_status="sold", sale_price=41_000,
-                **{**COMPLETE, "vin": None})  # fmt: skip
+    # (VINs are distinct: the original table holds each VIN once.)
+    add_vehicle(db, SOLD_WRONG, wrong, sale_status="sold", sale_price=89_500,
+                vin="WP0AA29879U760001", **COMPLETE)  # fmt: skip
+    add_vehicle(db, NO_VIN, novin, sale_status="sold", sale_price=41_000, vin=None, **COMPLETE)
     # Read from its own listing page by this system: the index cannot overrule that.
-    add_vehicle(db, PAGE_READ, extracted, sale_status="sold", sale_price=30_000, **COMPLETE)
+    add_vehicle(db, PAGE_READ, extracted, sale_status="sold", sale_price=30_000,
+                vin="WP0AA29879U760003", **COMPLETE)  # fmt: skip
     db.run(
-        "INSERT INTO auction_events (vehicle_id, listing_url, outcome, sale_price, extracted_at) "
-        "VALUES (CAST(:v AS uuid), :u, 'sold', 30000, now())",
+        "INSERT INTO auction_events (vehicle_id, source, source_url, outcome, winning_bid, "
+        "extracted_at) VALUES (CAST(:v AS uuid), 'bat', :u, 'sold', 30000, now())",
         v=PAGE_READ,
         u=extracted,
     )
@@ -166,7 +167,7 @@ def test_sweep_repairs_a_planted_wrong_outcome_and_queues_a_missing_vin(db, serv
     ] in audit
     assert [
         "sale_price",
-        "89500",
+        "89500.00",  # the column is numeric(10,2): the audit keeps the stored value as it was
         None,
         "correct",
         "https://bringatrailer.com/auctions/results/",

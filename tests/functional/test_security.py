@@ -47,7 +47,7 @@ def test_hostile_strings_in_pages_are_stored_as_plain_data(db, services, bat):
     assert job_row(db, job_id)["status"] == "complete"
     tables = {r[0] for r in db.run("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert {"vehicles", "bat_comments", "vehicle_audit"} <= tables
-    row = db.run("SELECT title, bat_seller FROM vehicles")[0]
+    row = db.run("SELECT listing_title, bat_seller FROM vehicles")[0]
     assert row == [HOSTILE[0], "o'Brien; DELETE FROM bat_comments"]
     bodies = {r[0] for r in db.run("SELECT body FROM bat_comments")}
     assert HOSTILE[1] in bodies and "x" * 200_000 in bodies

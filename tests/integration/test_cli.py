@@ -148,23 +148,51 @@ def test_history_lists_every_audited_change(db, db_url, capsys):
 
 
 def test_demo_repairs_every_planted_defect(db, db_url, capsys, monkeypatch):
+    from bat_backfill_tools.demo import MAX_VEHICLES, build_samples
+
     for key in ("HIGH_QUEUE_URL", "BACKFILL_QUEUE_URL", "DLQ_URL", "SNAPSHOT_BUCKET"):
         monkeypatch.delenv(key, raising=False)
-    code, out, _ = run(capsys, "demo", "--database-url", db_url, "--vehicles", "14", "--json")
+    # One vehicle of each kind of defect the demo plants.
+    kinds = len({s.defect for s in build_samples(MAX_VEHICLES)})
+    samples = {s.defect: s for s in build_samples(kinds)}
+    assert len(samples) == kinds
+    code, out, _ = run(capsys, "demo", "--database-url", db_url, "--vehicles", str(kinds),
+                       "--json")  # fmt: skip
     summary = json.loads(out.strip().splitlines()[-1])
     totals = summary["totals"]
     assert code == 0
-    assert totals["vehicles"] == totals["handled"] == 14
+    assert totals["vehicles"] == totals["handled"] == kinds
     by_defect = {v["defect"]: v for v in summary["vehicles"]}
-    assert by_defect["unsold lot stored as sold"]["outcome_after"] == "bid_to"
-    assert by_defect["unsold lot stored as sold"]["price_after"] is None
+    # Outcomes in the original table's own vocabulary.
+    unsold = by_defect["unsold lot stored as sold"]
+    assert (unsold["outcome_before"], unsold["outcome_after"]) == ("sold", "bid_to")
+    assert unsold["price_after"] is None
+    assert by_defect["live auction stored as sold"]["outcome_after"] == "auction_live"
+    assert by_defect["ended without bids, stored as sold"]["outcome_after"] == "not_sold"
+    assert by_defect["sold after reserve not met, stored as unsold"]["outcome_after"] == "sold"
+    # The seed's example: its 'sold' event (no winner, another URL spelling) is corrected in
+    # place, not joined by a second one.
+    rnm = samples["unsold lot stored as sold"]
+    events = db.run("SELECT source_url, outcome, extracted_at IS NOT NULL FROM auction_events "
+                    "WHERE vehicle_id = CAST(:v AS uuid)", v=rnm.vehicle_id)  # fmt: skip
+    assert rnm.event is not None
+    assert events == [[rnm.event[1], "reserve_not_met", True]]
+    # A vehicle stored under an old spelling of its URL is repaired like any other.
+    bare = by_defect["missing VIN, mileage, colour, transmission, drivetrain"]
+    assert {"vin", "mileage", "color", "transmission", "drivetrain"} <= set(bare["filled"])
     assert by_defect["stored VIN differs from the page"]["conflicts"] == ["vin"]
+    relisted = by_defect["VIN already held by the car's earlier listing"]
+    assert (relisted["job"], relisted["conflicts"], relisted["absent"]) == ("complete", ["vin"], [])
+    assert {"sale_status", "auction_outcome"} <= set(relisted["filled"])  # the rest landed
     assert by_defect["drivetrain missing and never stated by the page"]["absent"] == ["drivetrain"]
+    ended = by_defect["no auction outcome recorded"]
+    assert "auction_end_date" not in ended["corrected"]  # an ISO text of the page's day
     assert by_defect["listing page gone (404)"]["job"] == "failed"
     assert by_defect["BaT answers 429 once"]["job"] == "complete"
     # A second run replaces the sample and ends the same way.
-    code, out, _ = run(capsys, "demo", "--database-url", db_url, "--vehicles", "14", "--json")
-    assert json.loads(out.strip().splitlines()[-1])["totals"]["handled"] == 14
+    code, out, _ = run(capsys, "demo", "--database-url", db_url, "--vehicles", str(kinds),
+                       "--json")  # fmt: skip
+    assert json.loads(out.strip().splitlines()[-1])["totals"]["handled"] == kinds
 
 
 def test_settings_come_from_flags_then_environment_then_config_file(tmp_path, monkeypatch):

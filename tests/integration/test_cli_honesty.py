@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from bat_backfill_tools.cli import main
@@ -61,3 +62,102 @@ def test_invoke_prints_only_json_on_stdout(db, db_url, capsys, monkeypatch, tmp_
     )  # fmt: skip
     assert code == 0
     assert isinstance(json.loads(out), dict)
+
+
+# -- `demo --database-url` on a database that is not the demo's -----------------------------
+
+LEGACY = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "legacy"
+REAL_VEHICLE = "7d0c52a4-3f7e-4d0b-b1a5-2b9f4c1e8d10"
+
+
+def everything(db) -> dict[str, object]:
+    """Every row of every table and every column of the database, to prove nothing changed."""
+    tables = [r[0] for r in db.run(
+        "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables "
+        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")]  # fmt: skip
+    state: dict[str, object] = {
+        "columns": db.run(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        )
+    }
+    for table in tables:
+        state[table] = sorted(str(r[0]) for r in db.run(f"SELECT to_jsonb(t) FROM {table} t"))
+    return state
+
+
+def _a_real_vehicle_and_its_job(db) -> None:
+    db.run("INSERT INTO vehicles (id, bat_auction_url, sale_status) "
+           "VALUES (CAST(:id AS uuid), :u, 'sold')", id=REAL_VEHICLE, u=URL)  # fmt: skip
+    db.run("INSERT INTO bat_extraction_queue (vehicle_id, bat_url, status) "
+           "VALUES (CAST(:id AS uuid), :u, 'pending')", id=REAL_VEHICLE, u=URL)  # fmt: skip
+
+
+def _an_event_of_no_vehicle(db) -> None:
+    # The original table allows an event without a vehicle.
+    db.run("INSERT INTO auction_events (source, source_url, outcome) VALUES ('bat', :u, 'sold')",
+           u=URL)  # fmt: skip
+
+
+def _a_table_of_another_program(db) -> None:
+    db.run("CREATE TABLE dealer_notes (id serial PRIMARY KEY, note text)")
+    db.run("INSERT INTO dealer_notes (note) VALUES ('call back on Monday')")
+
+
+def _runs_of_a_real_deployment(db) -> None:
+    db.run("INSERT INTO orchestrator_runs (started_at, status) VALUES (now(), 'ok')")
+
+
+def _a_vehicle_with_the_demos_id_for_another_listing(db) -> None:
+    from bat_backfill_tools.demo import build_samples
+
+    sample = build_samples(1)[0]
+    db.run("INSERT INTO vehicles (id, bat_auction_url) VALUES (CAST(:id AS uuid), :u)",
+           id=sample.vehicle_id, u=URL)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("plant", "named"),
+    [
+        (_a_real_vehicle_and_its_job, REAL_VEHICLE),
+        (_an_event_of_no_vehicle, "auction_events"),
+        (_a_table_of_another_program, "dealer_notes"),
+        (_runs_of_a_real_deployment, "orchestrator_runs"),
+        (_a_vehicle_with_the_demos_id_for_another_listing, URL),
+    ],
+)
+def test_demo_refuses_a_database_holding_data_it_did_not_write(db, db_url, capsys, plant, named):
+    plant(db)
+    before = everything(db)
+    code, out, err = run(capsys, "demo", "--database-url", db_url, "--vehicles", "3")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "refusing" in err and named in err
+    assert everything(db) == before
+
+
+def test_demo_refuses_the_original_systems_database_without_adopting_it(empty_db_url, capsys):
+    if not LEGACY.is_dir():
+        pytest.skip("../shared/fixtures/legacy is absent")
+    from bat_backfill.db.connect import connect
+
+    db = connect(empty_db_url)
+    try:
+        for name in ("schema.sql", "defects.sql"):
+            db.run((LEGACY / name).read_text())
+        before = everything(db)
+        code, out, err = run(capsys, "demo", "--database-url", empty_db_url, "--vehicles", "3")
+        assert (code, out) == (2, "")
+        assert err.count("\n") == 1 and "is not one of the demo's" in err
+        assert everything(db) == before  # not even migrated
+    finally:
+        db.close()
+
+
+def test_demo_runs_on_an_empty_database_and_again_on_its_own(empty_db_url, capsys, monkeypatch):
+    for key in ("HIGH_QUEUE_URL", "BACKFILL_QUEUE_URL", "DLQ_URL", "SNAPSHOT_BUCKET"):
+        monkeypatch.delenv(key, raising=False)
+    for count in ("3", "2"):
+        code, out, err = run(capsys, "demo", "--database-url", empty_db_url, "--vehicles", count,
+                             "--json")  # fmt: skip
+        assert code == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["totals"]["handled"] == int(count)

@@ -20,9 +20,11 @@ POLICY = BackoffPolicy(base_seconds=60, cap_seconds=6 * 3600, max_attempts=3)
 
 
 def add_vehicle(db: pg8000.native.Connection) -> str:
+    # vehicles.vin has a unique index: every row gets a VIN of its own
     rows = db.run(
         "INSERT INTO vehicles (bat_auction_url, vin) "
-        "VALUES ('https://bringatrailer.com/listing/' || gen_random_uuid() || '/', 'V') "
+        "SELECT 'https://bringatrailer.com/listing/' || u || '/', 'V' || u "
+        "FROM CAST(gen_random_uuid() AS text) u "
         "RETURNING id::text"
     )
     return str(rows[0][0])
@@ -33,7 +35,7 @@ def add_job(db: pg8000.native.Connection, priority: int = Priority.BACKFILL) -> 
 
 
 def row(db: pg8000.native.Connection, job_id: int) -> dict[str, Any]:
-    rows = db.run("SELECT * FROM bat_extraction_queue WHERE id = :id", id=job_id)
+    rows = db.run("SELECT * FROM bat_extraction_queue WHERE job_no = :id", id=job_id)
     names = [c["name"] for c in db.columns]
     return dict(zip(names, rows[0], strict=True))
 
@@ -109,7 +111,7 @@ def test_claim_next_takes_priority_then_age_and_only_due_jobs(db: pg8000.native.
     new_listing = add_job(db, 100)
     not_due = add_job(db, 100)
     db.run(
-        "UPDATE bat_extraction_queue SET next_attempt_at = now() + interval '1 hour' WHERE id = :id",
+        "UPDATE bat_extraction_queue SET next_attempt_at = now() + interval '1 hour' WHERE job_no = :id",
         id=not_due,
     )
     newer_backfill = add_job(db, 75)
@@ -136,7 +138,7 @@ def test_a_claim_leases_the_job(db: pg8000.native.Connection) -> None:
 def test_claim_job_takes_only_a_claimable_named_job(db: pg8000.native.Connection) -> None:
     job_id = add_job(db)
     db.run(
-        "UPDATE bat_extraction_queue SET next_attempt_at = now() + interval '1 hour' WHERE id = :id",
+        "UPDATE bat_extraction_queue SET next_attempt_at = now() + interval '1 hour' WHERE job_no = :id",
         id=job_id,
     )
     assert queue.claim_job(db, job_id, "w", 60) is None  # not due
@@ -263,6 +265,48 @@ def test_the_lease_check_holds_off_a_rescue_until_the_writer_commits(db_url: str
         orchestrator.close()
 
 
+def test_a_row_written_without_our_columns_is_due_and_claimable(
+    db: pg8000.native.Connection,
+) -> None:
+    # another program writes rows the original system's way: no next_attempt_at, no lease
+    # generation; NULL means due now and generation 0
+    vid = add_vehicle(db)
+    db.run(
+        "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, priority, next_attempt_at, "
+        "lease_generation) VALUES (CAST(:v AS uuid), 'u', 75, NULL, NULL)",
+        v=vid,
+    )
+    job = claim(db)
+    assert (job.vehicle_id, job.lease_generation, job.attempts) == (vid, 1, 1)
+    queue.assert_lease(db, Lease(job.id, job.lease_generation))
+    assert queue.complete(db, job)
+    assert row(db, job.id)["status"] == "complete"
+
+
+def test_a_row_locked_without_a_lease_is_rescued_half_an_hour_after_it_was_locked(
+    db: pg8000.native.Connection,
+) -> None:
+    # the original system's workers set locked_at and locked_by, never lease_expires_at
+    job_id = add_job(db)
+    now = db_now(db)
+    db.run(
+        "UPDATE bat_extraction_queue SET status = 'processing', locked_at = :locked, "
+        "locked_by = 'old-worker', lease_generation = NULL, attempts = 2 WHERE job_no = :id",
+        locked=now - timedelta(minutes=29),
+        id=job_id,
+    )
+    assert queue.rescue_expired(db, now=now) == 0
+    assert queue.claim_job(db, job_id, "w", 60, now=now) is None  # still held
+    assert queue.rescue_expired(db, now=now + timedelta(minutes=2)) == 1
+    rescued = row(db, job_id)
+    assert (rescued["status"], rescued["locked_by"], rescued["locked_at"]) == (
+        "pending",
+        None,
+        None,
+    )
+    assert (rescued["attempts"], rescued["lease_generation"]) == (2, 1)
+
+
 # ------------------------------------------------------------------ failures
 
 
@@ -280,7 +324,10 @@ def test_retryable_failures_back_off_longer_each_time_then_fail(
         )
         assert status is JobStatus.PENDING
         stored = row(db, job_id)
-        assert (stored["last_error"], stored["error_kind"]) == (f"HTTP 503 #{attempt}", "retryable")
+        assert (stored["error_message"], stored["error_kind"]) == (
+            f"HTTP 503 #{attempt}",
+            "retryable",
+        )
         delays.append(stored["next_attempt_at"] - now)
         assert queue.claim_next(db, "w", 60, now=now) is None  # not due yet
         now = stored["next_attempt_at"]
@@ -292,7 +339,7 @@ def test_retryable_failures_back_off_longer_each_time_then_fail(
         JobStatus.FAILED
     )
     failed = row(db, job_id)
-    assert (failed["status"], failed["last_error"], failed["locked_by"]) == (
+    assert (failed["status"], failed["error_message"], failed["locked_by"]) == (
         "failed",
         "HTTP 503 #3",
         None,
@@ -334,7 +381,7 @@ def test_a_permanent_failure_fails_at_once_with_a_truncated_error(
         "permanent",
         1,
     )
-    assert failed["last_error"] == error[: queue.MAX_ERROR_CHARS]
+    assert failed["error_message"] == error[: queue.MAX_ERROR_CHARS]
 
 
 def test_complete_clears_the_lease_and_error(db: pg8000.native.Connection) -> None:
@@ -346,7 +393,7 @@ def test_complete_clears_the_lease_and_error(db: pg8000.native.Connection) -> No
     assert queue.complete(db, job)
     assert not queue.complete(db, job)  # only once
     done = row(db, job_id)
-    assert (done["status"], done["locked_by"], done["lease_expires_at"], done["last_error"]) == (
+    assert (done["status"], done["locked_by"], done["lease_expires_at"], done["error_message"]) == (
         "complete",
         None,
         None,
@@ -399,15 +446,15 @@ def test_reset_for_redrive_starts_failed_and_dispatched_jobs_afresh(
     failed, dispatched, complete, processing, fresh = (add_job(db) for _ in range(5))
     db.run(
         "UPDATE bat_extraction_queue SET status = 'failed', attempts = 5, "
-        "next_attempt_at = now() + interval '1 day' WHERE id = :id",
+        "next_attempt_at = now() + interval '1 day' WHERE job_no = :id",
         id=failed,
     )
     db.run(
-        "UPDATE bat_extraction_queue SET dispatched_at = now(), attempts = 2 WHERE id = :id",
+        "UPDATE bat_extraction_queue SET dispatched_at = now(), attempts = 2 WHERE job_no = :id",
         id=dispatched,
     )
     db.run(
-        "UPDATE bat_extraction_queue SET status = 'complete', completed_at = now() WHERE id = :id",
+        "UPDATE bat_extraction_queue SET status = 'complete', completed_at = now() WHERE job_no = :id",
         id=complete,
     )
     held = queue.claim_job(db, processing, "w", 60)

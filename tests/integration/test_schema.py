@@ -10,7 +10,13 @@ import pytest
 
 from bat_backfill.db import queue
 from bat_backfill.db.connect import connect
-from bat_backfill.db.migrate import MigrationError, find_migrations, migrate
+from bat_backfill.db.migrate import (
+    ORIGINAL_COLUMNS,
+    MigrationError,
+    find_migrations,
+    incompatibilities,
+    migrate,
+)
 from bat_backfill.db.queries import (
     QueryFileError,
     UnknownQueryError,
@@ -41,22 +47,29 @@ SEED_PROGRESS_TODAY = (
     "FROM bat_extraction_queue WHERE priority = 75 AND created_at::date = CURRENT_DATE;"
 )
 
+# Every column of the original system's three tables (its names: other programs read them) plus
+# the ones bat-backfill adds, and bat-backfill's own tables.
 CONTRACT_COLUMNS = {
-    "vehicles": """id year make model title vin mileage mileage_unit color interior_color
-        transmission drivetrain engine bat_auction_url sale_price high_bid sale_status
-        auction_end_date bat_lot_number bat_seller bat_buyer bat_location no_reserve bid_count
-        comment_count view_count watcher_count image_urls created_at updated_at""",
-    "auction_events": """id vehicle_id listing_url outcome high_bid sale_price currency
-        winning_bidder bid_count comment_count view_count watcher_count ended_at lot_number
-        snapshot_key extracted_at created_at updated_at""",
-    "bat_extraction_queue": """id vehicle_id bat_url priority status attempts reason created_at
-        updated_at next_attempt_at dispatched_at locked_at locked_by lease_expires_at
-        lease_generation last_error error_kind completed_at""",
+    "vehicles": """id year make model trim body_style vin mileage color interior_color
+        transmission drivetrain engine_size bat_auction_url discovery_url listing_title
+        sale_price asking_price high_bid winning_bid bid_count auction_outcome sale_status
+        reserve_status auction_end_date sale_date bat_seller bat_buyer bat_location
+        bat_lot_number bat_bids bat_comments bat_views bat_watchers origin_metadata description
+        created_at updated_at
+        mileage_unit image_urls""",
+    "auction_events": """id vehicle_id source source_url lot_number auction_end_date outcome
+        high_bid winning_bid winning_bidder seller_name total_bids page_views watchers
+        comments_count raw_data created_at updated_at
+        currency snapshot_key extracted_at""",
+    "bat_extraction_queue": """id vehicle_id bat_url status priority error_message attempts
+        created_at updated_at completed_at next_attempt_at locked_at locked_by last_attempt_at
+        job_no reason dispatched_at lease_expires_at lease_generation error_kind
+        attempts_carried""",
     "bat_comments": """comment_id vehicle_id listing_url kind author is_seller posted_at body
         bid_amount likes parent_id first_seen_at""",
     "vehicle_audit": """id vehicle_id field old_value new_value action source_url snapshot_key
         job_id changed_at""",
-    "extraction_absences": "vehicle_id field listing_url recorded_at",
+    "extraction_absences": "vehicle_id field listing_url reason recorded_at",
     "orchestrator_runs": "id started_at finished_at status steps queue_depths error",
 }
 
@@ -179,10 +192,22 @@ def test_tables_have_the_contract_columns(db: pg8000.native.Connection, table: s
     [
         ("INSERT INTO vehicles (sale_status) VALUES ('sold_maybe')", "sale_status"),
         ("INSERT INTO vehicles (mileage_unit) VALUES ('furlongs')", "mileage_unit"),
+        ("INSERT INTO vehicles (auction_outcome) VALUES ('bid_to')", "auction_outcome"),
+        ("INSERT INTO vehicles (reserve_status) VALUES ('maybe')", "reserve_status"),
+        (
+            "INSERT INTO auction_events (source, outcome) VALUES ('bat', 'withdrawn')",
+            "outcome",
+        ),
+        ("INSERT INTO auction_events (outcome) VALUES ('sold')", "source"),
         (
             "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, status) "
             "VALUES (gen_random_uuid(), 'u', 'done')",
             "status",
+        ),
+        (
+            "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, error_kind) "
+            "VALUES (gen_random_uuid(), 'u', 'fatal')",
+            "error_kind",
         ),
     ],
 )
@@ -193,17 +218,77 @@ def test_check_constraints_reject_unknown_states(
         db.run(sql)
 
 
+def test_a_vin_belongs_to_one_vehicle_row(db: pg8000.native.Connection) -> None:
+    # the original system's unique index on vehicles.vin; rows without a VIN are not bound by it
+    db.run("INSERT INTO vehicles (vin) VALUES ('WP0AA29829U760958'), (NULL), (NULL)")
+    with pytest.raises(pg8000.native.DatabaseError, match="vehicles_vin_unique_index"):
+        db.run("INSERT INTO vehicles (vin) VALUES ('WP0AA29829U760958')")
+    assert db.run("SELECT count(*), count(vin) FROM vehicles") == [[3, 1]]
+
+
 def test_deleting_a_vehicle_removes_what_hangs_off_it(db: pg8000.native.Connection) -> None:
     vid = add_vehicle(db)
+    queue.enqueue(db, vid, "u", 75)
     db.run(
-        "INSERT INTO auction_events (vehicle_id, listing_url, outcome) "
-        "VALUES (CAST(:v AS uuid), 'u', 'sold')",
+        "INSERT INTO bat_comments (comment_id, vehicle_id, listing_url, body) "
+        "VALUES (1, CAST(:v AS uuid), 'u', 'nice')",
+        v=vid,
+    )
+    db.run(
+        "INSERT INTO vehicle_audit (vehicle_id, field, action) VALUES (CAST(:v AS uuid), 'vin', 'fill')",
+        v=vid,
+    )
+    db.run(
+        "INSERT INTO extraction_absences (vehicle_id, field) VALUES (CAST(:v AS uuid), 'vin')",
+        v=vid,
+    )
+    tables = (
+        "bat_extraction_queue",
+        "backfill_candidates",
+        "bat_comments",
+        "vehicle_audit",
+        "extraction_absences",
+    )
+    assert all(db.run(f"SELECT count(*) FROM {table}")[0][0] == 1 for table in tables)
+    db.run("DELETE FROM vehicles WHERE id = CAST(:v AS uuid)", v=vid)
+    for table in tables:
+        assert db.run(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+
+
+def test_the_original_event_foreign_key_still_guards_a_vehicle_with_events(
+    db: pg8000.native.Connection,
+) -> None:
+    # auction_events.vehicle_id keeps the original system's foreign key (no cascade): its
+    # events are other programs' records, never deleted behind their backs.
+    vid = add_vehicle(db)
+    db.run(
+        "INSERT INTO auction_events (vehicle_id, source, source_url, outcome) "
+        "VALUES (CAST(:v AS uuid), 'bat', 'u', 'sold')",
         v=vid,
     )
     queue.enqueue(db, vid, "u", 75)
-    db.run("DELETE FROM vehicles WHERE id = CAST(:v AS uuid)", v=vid)
-    for table in ("auction_events", "bat_extraction_queue", "backfill_candidates"):
-        assert db.run(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+    with pytest.raises(pg8000.native.DatabaseError, match="foreign key"):
+        db.run("DELETE FROM vehicles WHERE id = CAST(:v AS uuid)", v=vid)
+    for table in ("vehicles", "auction_events", "bat_extraction_queue"):
+        assert db.run(f"SELECT count(*) FROM {table}")[0][0] == 1, table
+
+
+def test_the_columns_migrate_checks_are_the_columns_the_migrations_make(
+    db: pg8000.native.Connection,
+) -> None:
+    # db.migrate.ORIGINAL_COLUMNS is what `incompatibilities` holds an adopted database to.
+    for table, columns in ORIGINAL_COLUMNS.items():
+        present = {
+            row[0]
+            for row in db.run(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND table_name = :t",
+                t=table,
+            )
+        }
+        assert set(columns) <= present, table
+        assert set(columns) <= set(CONTRACT_COLUMNS[table].split()), table
+    assert incompatibilities(db) == []
 
 
 # ------------------------------------------------------------------ the seed's statements
@@ -273,7 +358,7 @@ def test_a_finished_row_requeued_with_the_seed_statement_is_claimable_again(
     else:
         db.run(
             "UPDATE bat_extraction_queue SET status = 'failed', attempts = 5, "
-            "next_attempt_at = now() + interval '1 day', last_error = 'HTTP 503' WHERE id = :id",
+            "next_attempt_at = now() + interval '1 day', error_message = 'HTTP 503' WHERE job_no = :id",
             id=job.id,
         )
 
@@ -314,7 +399,7 @@ def test_the_seed_statement_rescues_a_job_whose_lease_expired(db: pg8000.native.
     assert job is not None
     db.run(
         "UPDATE bat_extraction_queue SET lease_expires_at = now() - interval '1 minute' "
-        "WHERE id = :id",
+        "WHERE job_no = :id",
         id=job.id,
     )
 
@@ -330,12 +415,12 @@ def test_updates_stamp_updated_at(db: pg8000.native.Connection) -> None:
     vid = add_vehicle(db)
     job_id = queue.enqueue(db, vid, "u", 75)
     db.run(
-        "UPDATE bat_extraction_queue SET updated_at = now() - interval '1 hour' WHERE id = :id",
+        "UPDATE bat_extraction_queue SET updated_at = now() - interval '1 hour' WHERE job_no = :id",
         id=job_id,
     )
-    db.run("UPDATE bat_extraction_queue SET priority = 80 WHERE id = :id", id=job_id)
+    db.run("UPDATE bat_extraction_queue SET priority = 80 WHERE job_no = :id", id=job_id)
     stamped = db.run(
-        "SELECT updated_at > now() - interval '1 minute' FROM bat_extraction_queue WHERE id = :id",
+        "SELECT updated_at > now() - interval '1 minute' FROM bat_extraction_queue WHERE job_no = :id",
         id=job_id,
     )
     assert stamped == [[True]]

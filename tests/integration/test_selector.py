@@ -12,33 +12,46 @@ import pytest
 
 from bat_backfill.db import queue
 from bat_backfill.db.connect import connect
+from bat_backfill.jobs import BackoffPolicy
+from bat_backfill.models import JobStatus
 
 _numbers = itertools.count(1)
 
-# A vehicle the selector has no reason to touch (with a sold auction event, see add_fine_vehicle).
+# A vehicle the selector has no reason to touch (with a verified sale, see add_fine_vehicle).
+# Its VIN is made unique per vehicle by add_vehicle: the original system's unique index.
 GOOD: dict[str, Any] = {
-    "vin": "WP0ZZZ91ZKS123456",
     "mileage": 58000,
     "color": "Guards Red",
     "transmission": "Five-Speed Manual",
     "drivetrain": "RWD",
     "sale_status": "sold",
+    "auction_outcome": "sold",
     "sale_price": 89500,
     "high_bid": 89500,
     "bat_buyer": "buyer1",
 }
 
+# The seed's manual re-queue statement, verbatim but for the values it leaves out ("...").
+SEED_REQUEUE = (
+    "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, priority, status) "
+    "VALUES (CAST(:vehicle_id AS uuid), :bat_url,75,'pending') ON CONFLICT (vehicle_id) DO UPDATE "
+    "SET status = 'pending', priority = GREATEST(bat_extraction_queue.priority, 75);"
+)
+
 
 def add_vehicle(db: pg8000.native.Connection, age_days: float = 30, **columns: Any) -> str:
-    """A vehicle created `age_days` ago whose auction ended a week after; GOOD unless overridden."""
-    values = {**GOOD, **columns}
-    values.setdefault("bat_auction_url", f"https://bringatrailer.com/listing/car-{next(_numbers)}/")
+    """A vehicle created `age_days` ago whose auction ended a week after (a 'YYYY-MM-DD' text,
+    as the original system stored it); GOOD unless overridden."""
+    n = next(_numbers)
+    values = {**GOOD, "vin": f"WP0ZZZ91ZKS{n:06d}", **columns}
+    values.setdefault("bat_auction_url", f"https://bringatrailer.com/listing/car-{n}/")
     names = ", ".join(values)
     params = ", ".join(f":{name}" for name in values)
     rows = db.run(
         f"INSERT INTO vehicles ({names}, created_at, auction_end_date) "
         f"VALUES ({params}, now() - CAST(:age AS float8) * interval '1 day', "
-        "now() - CAST(:age AS float8) * interval '1 day' + interval '7 days') RETURNING id::text",
+        "to_char((now() - CAST(:age AS float8) * interval '1 day' + interval '7 days') "
+        "AT TIME ZONE 'UTC', 'YYYY-MM-DD')) RETURNING id::text",
         age=age_days,
         **values,
     )
@@ -46,15 +59,28 @@ def add_vehicle(db: pg8000.native.Connection, age_days: float = 30, **columns: A
 
 
 def add_event(
-    db: pg8000.native.Connection, vehicle_id: str, outcome: str | None, n: int = 0
+    db: pg8000.native.Connection,
+    vehicle_id: str,
+    outcome: str,
+    n: int = 0,
+    *,
+    extracted: bool = True,
+    winner: str | None = None,
 ) -> None:
+    """An auction event; `extracted`: bat-backfill read it from the page, else another program
+    (the original system) wrote it."""
     db.run(
-        "INSERT INTO auction_events (vehicle_id, listing_url, outcome, ended_at) "
-        "VALUES (CAST(:v AS uuid), :url, :outcome, now() - CAST(:n AS int) * interval '1 day')",
+        "INSERT INTO auction_events (vehicle_id, source, source_url, outcome, auction_end_date, "
+        "winning_bidder, extracted_at) "
+        "VALUES (CAST(:v AS uuid), 'bat', :url, :outcome, "
+        "now() - CAST(:n AS int) * interval '1 day', :winner, "
+        "CASE WHEN CAST(:extracted AS boolean) THEN now() END)",
         v=vehicle_id,
         url=f"https://bringatrailer.com/listing/event-{vehicle_id}-{n}/",
         outcome=outcome,
         n=100 - n,  # later events (higher n) ended more recently
+        winner=winner,
+        extracted=extracted,
     )
 
 
@@ -72,11 +98,15 @@ def add_absence(db: pg8000.native.Connection, vehicle_id: str, field: str) -> No
     )
 
 
-def select(db: pg8000.native.Connection, limit: int = 50) -> list[tuple[str, str]]:
+def selection(db: pg8000.native.Connection, limit: int = 50) -> list[tuple[str, str, str]]:
     rows = db.run(
         "SELECT vehicle_id::text, reason, bat_url FROM queue_bat_backfill_vehicles(:n, 75)", n=limit
     )
-    return [(str(vid), str(reason)) for vid, reason, _url in rows]
+    return [(str(vid), str(reason), str(url)) for vid, reason, url in rows]
+
+
+def select(db: pg8000.native.Connection, limit: int = 50) -> list[tuple[str, str]]:
+    return [(vid, reason) for vid, reason, _url in selection(db, limit)]
 
 
 def reasons(db: pg8000.native.Connection) -> dict[str, str]:
@@ -103,12 +133,20 @@ def set_job(db: pg8000.native.Connection, vehicle_id: str, assignments: str) -> 
 
 def job_row(db: pg8000.native.Connection, vehicle_id: str) -> dict[str, Any]:
     rows = db.run(
-        "SELECT status, priority, attempts, reason, last_error, dispatched_at "
-        "FROM bat_extraction_queue WHERE vehicle_id = CAST(:v AS uuid)",
+        "SELECT status, priority, attempts, reason, bat_url, error_message, error_kind, "
+        "dispatched_at FROM bat_extraction_queue WHERE vehicle_id = CAST(:v AS uuid)",
         v=vehicle_id,
     )
     names = [c["name"] for c in db.columns]
     return dict(zip(names, rows[0], strict=True))
+
+
+def queue_rows(db: pg8000.native.Connection) -> list[list[Any]]:
+    rows: list[list[Any]] = db.run(
+        "SELECT vehicle_id::text, status, priority, reason, bat_url FROM bat_extraction_queue "
+        "ORDER BY vehicle_id"
+    )
+    return rows
 
 
 # ------------------------------------------------------------------ reasons
@@ -116,26 +154,38 @@ def job_row(db: pg8000.native.Connection, vehicle_id: str) -> dict[str, Any]:
 
 def test_a_vehicle_with_nothing_wrong_is_not_selected(db: pg8000.native.Connection) -> None:
     add_fine_vehicle(db)
-    add_fine_vehicle(db, sale_status="bid_to", sale_price=None, bat_buyer=None)
+    add_fine_vehicle(
+        db, sale_status="bid_to", auction_outcome="reserve_not_met", sale_price=None, bat_buyer=None
+    )
     assert select(db) == []
 
 
 @pytest.mark.parametrize(
     ("columns", "events", "reason"),
     [
-        ({}, [], "wrong_sale_status: sold without a sale record"),
+        ({}, [], "wrong_sale_status: sold without a verified sale"),
         (
-            {"sale_status": None, "high_bid": None},
+            {"sale_status": None, "auction_outcome": None, "high_bid": None},
             [],
-            "wrong_sale_status: sale price without a sale record",
+            "wrong_sale_status: sale price without a verified sale",
         ),
         (
             {"sale_status": "bid_to"},
             ["bid_to"],
-            "wrong_sale_status: sale price on a bid_to outcome",
+            "wrong_sale_status: sale price on a bid_to vehicle",
         ),
         (
-            {"sale_status": None},
+            {"sale_status": "not_sold", "auction_outcome": "no_sale"},
+            ["sold"],
+            "wrong_sale_status: sale price on a not_sold vehicle",
+        ),
+        (
+            {"sale_status": None, "auction_outcome": "reserve_not_met"},
+            ["sold"],
+            "wrong_sale_status: sale price on a reserve_not_met outcome",
+        ),
+        (
+            {"sale_status": None, "auction_outcome": None},
             ["sold", "no_sale"],  # sold once, relisted, and the latest listing did not sell
             "wrong_sale_status: sale price on a no_sale auction event",
         ),
@@ -143,9 +193,19 @@ def test_a_vehicle_with_nothing_wrong_is_not_selected(db: pg8000.native.Connecti
             # "Bid to USD $89,500" stored as a sale: the seed's example
             {"bat_buyer": None},
             [],
-            "wrong_sale_status: sale price equals the high bid, no buyer, no sale record",
+            "wrong_sale_status: sale price equals the high bid, no buyer, no verified sale",
         ),
-        ({"sale_status": "live"}, ["sold"], "wrong_sale_status: sale price on a live outcome"),
+        (
+            {"sale_status": "auction_live", "auction_outcome": "pending"},
+            ["sold"],
+            "wrong_sale_status: sale price on a auction_live vehicle",
+        ),
+        (
+            # the original system's outcome column alone says sold
+            {"sale_status": None, "sale_price": None},
+            [],
+            "wrong_sale_status: sold without a verified sale",
+        ),
     ],
 )
 def test_wrong_sale_status(
@@ -157,19 +217,57 @@ def test_wrong_sale_status(
     assert reasons(db) == {vid: reason}
 
 
-def test_a_sale_record_clears_wrong_status(db: pg8000.native.Connection) -> None:
+def test_a_verified_sale_clears_wrong_status(db: pg8000.native.Connection) -> None:
     vid = add_vehicle(db)
-    assert reasons(db) == {vid: "wrong_sale_status: sold without a sale record"}
+    assert reasons(db) == {vid: "wrong_sale_status: sold without a verified sale"}
     add_event(db, vid, "sold")
     assert select(db) == []
 
 
+def test_the_seeds_example_is_selected_until_a_sale_is_verified(
+    db: pg8000.native.Connection,
+) -> None:
+    """sale_price = high_bid = 89500, status 'sold', and a 'sold' event that the original system
+    wrote without a winner: the "Bid to USD $89,500" lot of the seed, not a sale."""
+    seed = {"bat_buyer": None}
+    example = add_vehicle(db, age_days=30, **seed)
+    add_event(db, example, "sold", extracted=False)
+    extracted = add_vehicle(db, age_days=20, **seed)
+    add_event(db, extracted, "sold", extracted=True)
+    named = add_vehicle(db, age_days=10, **seed)
+    add_event(db, named, "sold", extracted=False, winner="winner1")
+    blank_winner = add_vehicle(db, age_days=5, **seed)
+    add_event(db, blank_winner, "sold", extracted=False, winner="  ")
+
+    bid_to_as_sale = "wrong_sale_status: sale price equals the high bid, no buyer, no verified sale"
+    assert select(db) == [(example, bid_to_as_sale), (blank_winner, bid_to_as_sale)]
+    # once bat-backfill has read the page and found the sale, it leaves the backfill set
+    db.run(
+        "UPDATE auction_events SET extracted_at = now() WHERE vehicle_id = CAST(:v AS uuid)",
+        v=example,
+    )
+    assert select(db) == [(blank_winner, bid_to_as_sale)]
+
+
+def test_a_legacy_sold_event_verifies_nothing_whatever_else_the_row_says(
+    db: pg8000.native.Connection,
+) -> None:
+    with_buyer = add_vehicle(db, age_days=20)
+    add_event(db, with_buyer, "sold", extracted=False)
+    price_only = add_vehicle(db, age_days=10, sale_status=None, auction_outcome=None)
+    add_event(db, price_only, "sold", extracted=False)
+    assert select(db) == [
+        (with_buyer, "wrong_sale_status: sold without a verified sale"),
+        (price_only, "wrong_sale_status: sale price without a verified sale"),
+    ]
+
+
 def test_missing_fields_are_named(db: pg8000.native.Connection) -> None:
     vid = add_fine_vehicle(db, vin=None, mileage=None)
-    blank = add_fine_vehicle(db, color="  ", transmission=None, drivetrain="")
+    blank = add_fine_vehicle(db, vin="  ", color="  ", transmission=None, drivetrain="")
     assert reasons(db) == {
         vid: "missing_fields: vin, mileage",
-        blank: "missing_fields: color, transmission, drivetrain",
+        blank: "missing_fields: vin, color, transmission, drivetrain",
     }
 
 
@@ -189,29 +287,126 @@ def test_recorded_absences_suppress_missing_fields(db: pg8000.native.Connection)
     assert reasons(db) == {partly: "missing_fields: vin", wholly: "missing_fields: drivetrain"}
 
 
+UNSOLD: dict[str, Any] = {
+    "sale_status": None,
+    "auction_outcome": None,
+    "sale_price": None,
+    "bat_buyer": None,
+}
+
+
 def test_missing_outcome_of_an_ended_listing(db: pg8000.native.Connection) -> None:
-    no_event = add_vehicle(db, sale_status=None, sale_price=None, bat_buyer=None)
-    no_end = add_vehicle(db, sale_status=None, sale_price=None, bat_buyer=None)
+    no_event = add_vehicle(db, **UNSOLD)
+    no_end = add_vehicle(db, **UNSOLD)
     db.run("UPDATE vehicles SET auction_end_date = NULL WHERE id = CAST(:v AS uuid)", v=no_end)
-    live_event_only = add_vehicle(db, sale_status=None, sale_price=None, bat_buyer=None)
+    live_event_only = add_vehicle(db, **UNSOLD)
     add_event(db, live_event_only, "live")
-    running = add_vehicle(db, age_days=2, sale_status="live", sale_price=None, bat_buyer=None)
+    running = add_vehicle(db, age_days=2, **{**UNSOLD, "sale_status": "auction_live"})
     add_event(db, running, "live")  # ends in five days: no outcome yet, rightly
-    unknown_outcome = add_vehicle(db, sale_status=None, sale_price=None, bat_buyer=None)
-    add_event(db, unknown_outcome, None)
+    pending_outcome = add_vehicle(db, **UNSOLD)
+    add_event(db, pending_outcome, "pending")
+    # an outcome the original system wrote is not one bat-backfill read from the page
+    legacy_outcome = add_vehicle(db, **UNSOLD)
+    add_event(db, legacy_outcome, "reserve_not_met", extracted=False)
+    extracted_outcome = add_vehicle(db, **UNSOLD)
+    add_event(db, extracted_outcome, "reserve_not_met")
 
     assert reasons(db) == {
         no_event: "missing_outcome",
         no_end: "missing_outcome",
         live_event_only: "missing_outcome",
-        unknown_outcome: "missing_outcome",
+        pending_outcome: "missing_outcome",
+        legacy_outcome: "missing_outcome",
     }
 
 
-def test_vehicles_without_a_listing_url_are_never_selected(db: pg8000.native.Connection) -> None:
-    add_vehicle(db, bat_auction_url=None, vin=None)
-    add_vehicle(db, bat_auction_url="  ", vin=None)
+def test_the_original_systems_text_end_dates(db: pg8000.native.Connection) -> None:
+    """auction_end_date is text: 'YYYY-MM-DD', ISO timestamps, or anything another program
+    wrote. A running auction is not asked for its outcome; an unreadable end is no end."""
+    ends = {
+        "future_date": "to_char(now() + interval '3 days', 'YYYY-MM-DD')",
+        "future_iso": "to_char((now() + interval '2 hours') AT TIME ZONE 'UTC', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS"+00:00"\')',
+        "past_iso": "to_char((now() - interval '2 hours') AT TIME ZONE 'UTC', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS"+00:00"\')',
+        "past_date": "'2025-11-07'",
+        "impossible_date": "'2025-13-45'",
+        "words": "'ends Sunday'",
+        "blank": "''",
+    }
+    vids = {}
+    for name, end in ends.items():
+        vid = add_vehicle(db, **UNSOLD)
+        db.run(f"UPDATE vehicles SET auction_end_date = {end} WHERE id = CAST(:v AS uuid)", v=vid)
+        vids[name] = vid
+    running = {vids["future_date"], vids["future_iso"]}
+    assert reasons(db) == {vid: "missing_outcome" for vid in vids.values() if vid not in running}
+    # the auction ends: now it needs its outcome
+    db.run(
+        "UPDATE vehicles SET auction_end_date = to_char(now() - interval '1 day', 'YYYY-MM-DD') "
+        "WHERE id = CAST(:v AS uuid)",
+        v=vids["future_date"],
+    )
+    assert reasons(db)[vids["future_date"]] == "missing_outcome"
+    assert vids["future_iso"] not in reasons(db)
+
+
+def test_vehicles_without_a_bat_listing_are_never_selected(db: pg8000.native.Connection) -> None:
+    for url in (
+        None,
+        "  ",
+        "https://carsandbids.com/auctions/9x1/2001-bmw-m3-coupe",
+        "https://notbringatrailer.com/listing/car-x/",
+        "https://bringatrailer.com/porsche/911/",  # a BaT page, but not a listing
+        "ftp://bringatrailer.com/listing/car-y/",
+    ):
+        add_vehicle(db, bat_auction_url=url, vin=None)
+    add_vehicle(
+        db,
+        bat_auction_url=None,
+        discovery_url="https://carsandbids.com/auctions/9x2/2001-bmw-m3-sedan",
+        vin=None,
+    )
+    add_vehicle(
+        db,
+        bat_auction_url="https://www.ebay.com/itm/1234",
+        discovery_url="https://carsandbids.com/auctions/9x3/2002-bmw-m3",
+        vin=None,
+    )
     assert select(db) == []
+    assert auto_queue(db) == (0, 0)
+    assert queue_rows(db) == []
+
+
+def test_any_spelling_of_a_listing_url_is_selected_and_returned_canonical(
+    db: pg8000.native.Connection,
+) -> None:
+    spellings = {
+        "http://bringatrailer.com/listing/spelt-1/": "spelt-1",
+        "https://www.bringatrailer.com/listing/spelt-2/": "spelt-2",
+        "https://BringATrailer.COM/listing/spelt-3/": "spelt-3",
+        "https://bringatrailer.com/listing/spelt-4": "spelt-4",
+        "https://bringatrailer.com/listing/spelt-5/?utm_source=newsletter": "spelt-5",
+        "https://bringatrailer.com/listing/spelt-6/#comments": "spelt-6",
+        "http://www.bringatrailer.com/listing/spelt-7": "spelt-7",
+    }
+    expected = {}
+    for age, (url, slug) in enumerate(spellings.items()):
+        vid = add_fine_vehicle(db, age_days=100 - age, bat_auction_url=url, vin=None)
+        expected[vid] = f"https://bringatrailer.com/listing/{slug}/"
+    # the only BaT URL is the one discovery found
+    via_discovery = add_fine_vehicle(
+        db,
+        age_days=10,
+        bat_auction_url=None,
+        discovery_url="https://bringatrailer.com/listing/spelt-8",
+        vin=None,
+    )
+    expected[via_discovery] = "https://bringatrailer.com/listing/spelt-8/"
+
+    assert selection(db) == [(vid, "missing_fields: vin", url) for vid, url in expected.items()]
+    assert auto_queue(db) == (len(expected), 0)
+    assert {row[0]: row[4] for row in queue_rows(db)} == expected
 
 
 def test_failed_jobs_are_retried_after_their_cool_down(db: pg8000.native.Connection) -> None:
@@ -224,8 +419,11 @@ def test_failed_jobs_are_retried_after_their_cool_down(db: pg8000.native.Connect
             db, vid, "status = 'failed', attempts = 5, next_attempt_at = now() + interval '1 day'"
         )
     set_job(db, due, "next_attempt_at = now() - interval '1 minute'")
-
     assert select(db) == [(due, "retry_failed")]
+
+    # the original system left next_attempt_at NULL: such a failed job is due
+    set_job(db, cooling, "next_attempt_at = NULL")
+    assert select(db) == [(due, "retry_failed"), (cooling, "retry_failed")]
 
 
 def test_a_due_failed_job_with_a_defect_is_selected_for_the_defect(
@@ -234,7 +432,46 @@ def test_a_due_failed_job_with_a_defect_is_selected_for_the_defect(
     vid = add_vehicle(db, vin=None)
     queue.enqueue(db, vid, "u", 75)
     set_job(db, vid, "status = 'failed', next_attempt_at = now() - interval '1 minute'")
-    assert select(db) == [(vid, "wrong_sale_status: sold without a sale record")]
+    assert select(db) == [(vid, "wrong_sale_status: sold without a verified sale")]
+
+
+def test_a_permanent_failure_holds_its_vehicle_until_requeued_by_hand(
+    db: pg8000.native.Connection,
+) -> None:
+    vid = add_vehicle(db, vin=None)  # wrong status and a missing VIN: wanted for two reasons
+    url = "https://bringatrailer.com/listing/gone-1/"
+    job = queue.claim_job(db, queue.enqueue(db, vid, url, 75), "w", 60)
+    assert job is not None
+    # the page is gone: not retryable
+    assert queue.fail(db, job, "HTTP 404", retryable=False, policy=BackoffPolicy()) == (
+        JobStatus.FAILED
+    )
+    assert (job_row(db, vid)["error_kind"], job_row(db, vid)["error_message"]) == (
+        "permanent",
+        "HTTP 404",
+    )
+    # however long ago it failed, it is neither selected, retried nor auto-queued
+    set_job(db, vid, "next_attempt_at = now() - interval '400 days'")
+    db.run("SELECT sweep_backfill_holds()")
+    assert select(db) == []
+    assert auto_queue(db) == (0, 0)
+    assert job_row(db, vid)["status"] == "failed"
+
+    # an operator re-queues it by hand with the seed's statement: the next claim takes it
+    db.run(SEED_REQUEUE, vehicle_id=vid, bat_url=url)
+    row = job_row(db, vid)
+    assert (row["status"], row["attempts"], row["error_kind"]) == ("pending", 0, None)
+    claimed = queue.claim_next(db, "w", 60)
+    assert claimed is not None and claimed.vehicle_id == vid
+    # a retryable failure after that waits for its cool-down only
+    gave_up = queue.fail(
+        db, claimed, "HTTP 503", retryable=True, policy=BackoffPolicy(max_attempts=1)
+    )
+    assert gave_up == JobStatus.FAILED
+    assert job_row(db, vid)["error_kind"] == "retryable"
+    assert select(db) == []
+    set_job(db, vid, "next_attempt_at = now() - interval '1 minute'")
+    assert select(db) == [(vid, "wrong_sale_status: sold without a verified sale")]
 
 
 # ------------------------------------------------------------------ holds and order
@@ -248,7 +485,6 @@ def test_pending_and_processing_vehicles_are_not_selected_again(
     free = add_vehicle(db, age_days=10)
     queue.enqueue(db, pending, "u", 75)
     assert dict(select(db)).keys() == {processing, free}
-    queue.enqueue(db, processing, "u", 75)
     assert queue.claim_job(db, queue.enqueue(db, processing, "u", 75), "w", 60) is not None
     assert dict(select(db)).keys() == {free}
 
@@ -285,7 +521,7 @@ def test_order_is_reason_then_oldest_and_each_vehicle_appears_once(
     db: pg8000.native.Connection,
 ) -> None:
     fields_old = add_fine_vehicle(db, age_days=90, mileage=None)
-    outcome_old = add_vehicle(db, age_days=80, sale_status=None, sale_price=None, bat_buyer=None)
+    outcome_old = add_vehicle(db, age_days=80, **UNSOLD)
     status_new = add_vehicle(db, age_days=5, vin=None)  # wrong status and missing vin
     status_old = add_vehicle(db, age_days=50)
     failed = add_fine_vehicle(db, age_days=100)
@@ -293,8 +529,8 @@ def test_order_is_reason_then_oldest_and_each_vehicle_appears_once(
     set_job(db, failed, "status = 'failed', next_attempt_at = now() - interval '1 hour'")
 
     expected = [
-        (status_old, "wrong_sale_status: sold without a sale record"),
-        (status_new, "wrong_sale_status: sold without a sale record"),
+        (status_old, "wrong_sale_status: sold without a verified sale"),
+        (status_new, "wrong_sale_status: sold without a verified sale"),
         (outcome_old, "missing_outcome"),
         (fields_old, "missing_fields: mileage"),
         (failed, "retry_failed"),
@@ -318,30 +554,55 @@ def test_the_candidate_table_always_agrees_with_the_judgement(
     """Random edits of vehicles, events, absences and jobs; the derived table never drifts."""
     rnd = random.Random(7)
     vids = [add_vehicle(db, age_days=rnd.uniform(1, 400)) for _ in range(12)]
-    column_values: dict[str, list[Any]] = {
-        "vin": [None, "", "VIN1"],
-        "mileage": [None, 1000],
-        "color": [None, "Red"],
-        "drivetrain": [None, "AWD"],
-        "sale_status": [None, "sold", "bid_to", "no_sale", "live"],
-        "sale_price": [None, 5000],
-        "high_bid": [None, 5000],
-        "bat_buyer": [None, "x"],
-        "bat_auction_url": [None, "https://bringatrailer.com/listing/z/"],
-    }
+
+    def column_values(i: int) -> dict[str, list[Any]]:
+        # VINs and discovery URLs are unique per row (the original system's indexes)
+        return {
+            "vin": [None, " " * (i + 1), f"VIN{i}"],
+            "mileage": [None, 1000],
+            "color": [None, "Red"],
+            "drivetrain": [None, "AWD"],
+            "sale_status": [None, "sold", "bid_to", "not_sold", "auction_live", "ended"],
+            "auction_outcome": [None, "sold", "reserve_not_met", "no_sale", "pending", "ended"],
+            "sale_price": [None, 5000],
+            "high_bid": [None, 5000],
+            "bat_buyer": [None, "x"],
+            "bat_auction_url": [
+                None,
+                "https://bringatrailer.com/listing/z/",
+                f"http://www.bringatrailer.com/listing/z-{i}",
+                "https://carsandbids.com/auctions/z/",
+            ],
+            "discovery_url": [None, f"https://bringatrailer.com/listing/d-{i}"],
+            "auction_end_date": [
+                None,
+                "2025-11-07",
+                "2999-01-01",
+                "2025-12-24T18:14:07+00:00",
+                "?",
+            ],
+        }
+
     for step in range(150):
-        vid = rnd.choice(vids)
+        i = rnd.randrange(len(vids))
+        vid = vids[i]
         action = rnd.randrange(7)
         if action == 0:
-            column = rnd.choice(sorted(column_values))
+            values = column_values(i)
+            column = rnd.choice(sorted(values))
             db.run(
                 f"UPDATE vehicles SET {column} = :value WHERE id = CAST(:v AS uuid)",
-                value=rnd.choice(column_values[column]),
+                value=rnd.choice(values[column]),
                 v=vid,
             )
         elif action == 1:
             add_event(
-                db, vid, rnd.choice([None, "sold", "bid_to", "no_sale", "withdrawn", "live"]), step
+                db,
+                vid,
+                rnd.choice(["sold", "reserve_not_met", "no_sale", "bid_to", "cancelled", "live"]),
+                step,
+                extracted=rnd.random() < 0.7,
+                winner=rnd.choice([None, "w"]),
             )
         elif action == 2:
             db.run("DELETE FROM auction_events WHERE vehicle_id = CAST(:v AS uuid)", v=vid)
@@ -366,6 +627,8 @@ def test_the_candidate_table_always_agrees_with_the_judgement(
                         "status = 'complete', completed_at = now() - interval '2 days'",
                         "status = 'failed', next_attempt_at = now() + interval '1 hour'",
                         "status = 'failed', next_attempt_at = now() - interval '1 hour'",
+                        "status = 'failed', error_kind = 'permanent'",
+                        "status = 'failed', next_attempt_at = NULL",
                         "status = 'pending'",
                     ]
                 ),
@@ -396,10 +659,11 @@ def test_auto_queue_queues_the_selection_with_its_reason(db: pg8000.native.Conne
     add_fine_vehicle(db)
 
     assert auto_queue(db, batch=20, priority=75) == (2, 0)
-    assert job_row(db, old)["reason"] == "wrong_sale_status: sold without a sale record"
+    assert job_row(db, old)["reason"] == "wrong_sale_status: sold without a verified sale"
     assert (job_row(db, new)["status"], job_row(db, new)["priority"]) == ("pending", 75)
     assert job_row(db, new)["reason"] == "missing_fields: vin"
-    assert auto_queue(db) == (0, 0)  # nothing queued twice
+    # nothing queued twice: the two waiting vehicles are what it skips
+    assert auto_queue(db) == (0, 2)
 
 
 def test_auto_queue_takes_a_batch_of_the_most_important(db: pg8000.native.Connection) -> None:
@@ -408,9 +672,34 @@ def test_auto_queue_takes_a_batch_of_the_most_important(db: pg8000.native.Connec
     assert auto_queue(db, batch=2) == (2, 0)
     queued = {str(r[0]) for r in db.run("SELECT vehicle_id FROM bat_extraction_queue")}
     assert queued == set(status[:2])
-    assert auto_queue(db, batch=2) == (2, 0)
+    assert auto_queue(db, batch=2) == (2, 2)
     queued = {str(r[0]) for r in db.run("SELECT vehicle_id FROM bat_extraction_queue")}
     assert queued == {*status, fields}
+
+
+def test_skipped_counts_the_vehicles_needing_a_backfill_that_are_already_queued(
+    db: pg8000.native.Connection,
+) -> None:
+    """The seed's skipped_count: vehicles that needed a backfill but were already queued
+    (pending or processing)."""
+    pending = add_vehicle(db, age_days=60)
+    processing = add_vehicle(db, age_days=50)
+    queued_but_fine = add_fine_vehicle(db, age_days=40)  # waiting, yet needs nothing
+    recently_done = add_vehicle(db, age_days=30)  # held for a day, not queued
+    permanent = add_vehicle(db, age_days=20)  # held for good, not queued
+    free = add_vehicle(db, age_days=10)
+    for vid in (pending, processing, queued_but_fine, recently_done, permanent):
+        queue.enqueue(db, vid, "u", 75)
+    assert queue.claim_job(db, queue.enqueue(db, processing, "u", 75), "w", 60) is not None
+    set_job(db, recently_done, "status = 'complete', completed_at = now() - interval '1 hour'")
+    set_job(db, permanent, "status = 'failed', error_kind = 'permanent'")
+
+    assert auto_queue(db) == (1, 2)  # `free` queued; `pending` and `processing` skipped
+    assert job_row(db, free)["status"] == "pending"
+    assert auto_queue(db) == (0, 3)  # and now `free` too
+    # the processing one is rescued or finished: it leaves the count
+    set_job(db, processing, "status = 'complete', completed_at = now()")
+    assert auto_queue(db) == (0, 2)
 
 
 def test_auto_queue_requeues_failed_jobs_with_attempts_reset(db: pg8000.native.Connection) -> None:
@@ -419,7 +708,7 @@ def test_auto_queue_requeues_failed_jobs_with_attempts_reset(db: pg8000.native.C
     set_job(
         db,
         vid,
-        "status = 'failed', attempts = 5, last_error = 'HTTP 503', error_kind = 'retryable', "
+        "status = 'failed', attempts = 5, error_message = 'HTTP 503', error_kind = 'retryable', "
         "next_attempt_at = now() - interval '1 minute', dispatched_at = now()",
     )
     assert auto_queue(db) == (1, 0)
@@ -461,7 +750,7 @@ def test_concurrent_auto_queue_runs_never_double_queue_or_fail(db_url: str) -> N
     setup = connect(db_url)
     try:
         for age in range(100):  # more than the 8 runs x 10 can take: every run selects 10
-            add_vehicle(setup, age_days=age + 1, vin=None if age % 2 else "V")
+            add_vehicle(setup, age_days=age + 1, vin=None if age % 2 else f"V{age}")
     finally:
         setup.close()
     results: list[tuple[int, int]] = []
@@ -490,8 +779,78 @@ def test_concurrent_auto_queue_runs_never_double_queue_or_fail(db_url: str) -> N
         ((rows, vehicles),) = check.run(
             "SELECT count(*), count(DISTINCT vehicle_id) FROM bat_extraction_queue"
         )
+        assert rows == vehicles == sum(queued for queued, _ in results)
+        # every run selected 10: what it did not queue, the other had queued meanwhile (a race
+        # loser, skipped); on top, it skipped the vehicles already waiting when it started,
+        # never more than were queued in all
+        for queued, skipped in results:
+            assert queued + skipped >= 10
+            assert skipped - (10 - queued) <= rows
+        # the next run skips exactly the vehicles waiting now
+        assert auto_queue(check, batch=10) == (10, rows)
     finally:
         check.close()
-    assert rows == vehicles == sum(queued for queued, _ in results)
-    # every selected vehicle was either queued by one run or counted as skipped by the other
-    assert sum(queued + skipped for queued, skipped in results) == 8 * 10
+
+
+# ------------------------------------------------------------------ the new-vehicle trigger
+
+
+def test_new_bat_vehicles_are_queued_at_100_by_the_trigger(db: pg8000.native.Connection) -> None:
+    db.run("SET bat_backfill.queue_new_vehicles = 'on'")
+    spelled = add_vehicle(db, bat_auction_url="http://www.bringatrailer.com/listing/new-1")
+    discovered = add_vehicle(
+        db, bat_auction_url=None, discovery_url="https://bringatrailer.com/listing/new-2/"
+    )
+    elsewhere = add_vehicle(
+        db, bat_auction_url=None, discovery_url="https://carsandbids.com/auctions/n3/new-3"
+    )
+    # rows written by one statement are queued by one statement
+    bulk = [
+        str(r[0])
+        for r in db.run(
+            "INSERT INTO vehicles (vin, bat_auction_url) VALUES "
+            "('BULKVIN0000000001', 'https://bringatrailer.com/listing/new-4/'), "
+            "('BULKVIN0000000002', 'https://bringatrailer.com/listing/new-5/?ref=home'), "
+            "('BULKVIN0000000003', 'https://example.com/new-6') RETURNING id::text"
+        )
+    ]
+    # a program that writes a vehicle together with its own job keeps that job
+    ((with_job,),) = db.run(
+        "WITH v AS (INSERT INTO vehicles (vin, bat_auction_url) "
+        "           VALUES ('OWNJOB00000000001', 'https://bringatrailer.com/listing/new-7/') "
+        "           RETURNING id) "
+        "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, priority, status, reason) "
+        "SELECT v.id, 'https://bringatrailer.com/listing/new-7/', 75, 'pending', 'by hand' FROM v "
+        "RETURNING vehicle_id::text"
+    )
+    expected = sorted(
+        [
+            [spelled, "pending", 100, "new_listing", "https://bringatrailer.com/listing/new-1/"],
+            [discovered, "pending", 100, "new_listing", "https://bringatrailer.com/listing/new-2/"],
+            [bulk[0], "pending", 100, "new_listing", "https://bringatrailer.com/listing/new-4/"],
+            [bulk[1], "pending", 100, "new_listing", "https://bringatrailer.com/listing/new-5/"],
+            [with_job, "pending", 75, "by hand", "https://bringatrailer.com/listing/new-7/"],
+        ]
+    )
+    assert queue_rows(db) == expected
+    assert elsewhere not in {row[0] for row in queue_rows(db)}
+
+    # the auto-queue finds them all waiting: it queues nothing again and counts them skipped
+    needing = db.run(
+        "SELECT count(*) FROM backfill_candidates c JOIN bat_extraction_queue q USING (vehicle_id)"
+    )[0][0]
+    assert needing == len(expected)  # every new row lacks an outcome at least
+    assert auto_queue(db) == (0, len(expected))
+    assert queue_rows(db) == expected
+    # the next orchestrator claim takes a new listing first
+    job = queue.claim_next(db, "w", 60)
+    assert job is not None and (job.priority, job.reason) == (100, "new_listing")
+
+
+def test_the_trigger_stands_aside_when_turned_off(db: pg8000.native.Connection) -> None:
+    db.run("SET bat_backfill.queue_new_vehicles = 'off'")
+    add_vehicle(db)
+    assert queue_rows(db) == []
+    db.run("SET bat_backfill.queue_new_vehicles = 'on'")
+    vid = add_vehicle(db)
+    assert [row[0] for row in queue_rows(db)] == [vid]

@@ -1,13 +1,14 @@
-"""Migration 0004 (selector speed): the same selections as 0003's selector, derived tables that
-agree with a rebuild, a queue trigger that claims do not fire, and an upgrade that matches a
-fresh database."""
+"""The fast selector (0004) against its definition: the same selections as a plain query over
+backfill_judgement and the queue, derived tables that agree with a rebuild, a queue trigger that
+claims do not fire, and a database the original system left behind that, once adopted, selects
+the same as a fresh one."""
 
 from __future__ import annotations
 
+import itertools
 import random
-import shutil
 import threading
-from pathlib import Path
+import time
 from typing import Any
 
 import pg8000.native
@@ -18,62 +19,181 @@ from bat_backfill.db.connect import connect
 from bat_backfill.db.migrate import MIGRATIONS_DIR, find_migrations, migrate
 from bat_backfill.db.queries import query
 
-_SELECTOR_0003 = "CREATE FUNCTION queue_bat_backfill_vehicles"
+_numbers = itertools.count(1)
+
+# The selector's definition, computed from scratch on every call: each BaT vehicle judged by
+# backfill_judgement and held by its job per backfill_hold; the most important reason first,
+# the oldest vehicle first; then failed jobs whose cool-down has passed, to fill the room.
+REFERENCE = """
+WITH judged AS (
+    SELECT j.vehicle_id, j.vehicle_created_at, j.wrong_status, j.missing_fields,
+           j.needs_outcome AND (j.auction_end_date IS NULL OR j.auction_end_date < now())
+               AS outcome_due
+      FROM backfill_judgement(ARRAY(SELECT v.id FROM vehicles v)) j
+      LEFT JOIN bat_extraction_queue q ON q.vehicle_id = j.vehicle_id
+     WHERE coalesce(backfill_hold(q.status, q.completed_at, q.next_attempt_at, q.error_kind)
+                    <= now(), true)
+), chosen AS (
+    SELECT CASE WHEN wrong_status IS NOT NULL THEN 1 WHEN outcome_due THEN 2 ELSE 3 END AS rank,
+           vehicle_id, vehicle_created_at,
+           CASE WHEN wrong_status IS NOT NULL THEN wrong_status
+                WHEN outcome_due THEN 'missing_outcome'
+                ELSE 'missing_fields: ' || missing_fields END AS reason
+      FROM judged
+     WHERE wrong_status IS NOT NULL OR outcome_due OR missing_fields IS NOT NULL
+     ORDER BY 1, vehicle_created_at, vehicle_id
+     LIMIT CAST(:n AS int)
+), retried AS (
+    SELECT 4 AS rank, q.vehicle_id, v.created_at AS vehicle_created_at,
+           'retry_failed' AS reason
+      FROM bat_extraction_queue q
+      JOIN vehicles v ON v.id = q.vehicle_id
+     WHERE q.status = 'failed' AND q.error_kind IS DISTINCT FROM 'permanent'
+       AND coalesce(q.next_attempt_at, '-infinity') <= now()
+       AND bat_vehicle_listing(v.bat_auction_url, v.discovery_url) IS NOT NULL
+       AND q.vehicle_id NOT IN (SELECT c.vehicle_id FROM chosen c)
+     ORDER BY v.created_at, v.id
+     LIMIT greatest(CAST(:n AS int) - (SELECT count(*) FROM chosen), 0)
+)
+SELECT r.vehicle_id::text, r.reason, bat_vehicle_listing(v.bat_auction_url, v.discovery_url)
+  FROM (SELECT * FROM chosen UNION ALL SELECT * FROM retried) r
+  JOIN vehicles v ON v.id = r.vehicle_id
+ ORDER BY r.rank, r.vehicle_created_at, r.vehicle_id
+"""
+
+LIMITS = (1, 2, 3, 5, 8, 13, 21, 34, 55, 200)
 
 
-def install_0003_selector(db: pg8000.native.Connection) -> None:
-    """0003's queue_bat_backfill_vehicles, verbatim, as pg_temp.selector_0003: the reference."""
-    text = (MIGRATIONS_DIR / "0003_backfill_selector.sql").read_text("utf-8")
-    start = text.index(_SELECTOR_0003)
-    end = text.index("$fn$;", start) + len("$fn$;")
-    db.run(text[start:end].replace(_SELECTOR_0003, "CREATE FUNCTION pg_temp.selector_0003", 1))
-
-
-def selection(db: pg8000.native.Connection, function: str, limit: int) -> list[list[Any]]:
+def selection(db: pg8000.native.Connection, limit: int) -> list[list[Any]]:
     rows: list[list[Any]] = db.run(
-        f"SELECT vehicle_id::text, reason, bat_url FROM {function}(:n, 75)", n=limit
+        "SELECT vehicle_id::text, reason, bat_url FROM queue_bat_backfill_vehicles(:n, 75)", n=limit
     )
     return rows
 
 
-def add_vehicle(db: pg8000.native.Connection, rnd: random.Random, **columns: Any) -> str:
-    values: dict[str, Any] = {
-        "vin": rnd.choice([None, "", "WP0ZZZ91ZKS123456"]),
+def reference(db: pg8000.native.Connection, limit: int) -> list[list[Any]]:
+    rows: list[list[Any]] = db.run(REFERENCE, n=limit)
+    return rows
+
+
+def assert_selector_agrees_with_the_reference(
+    db: pg8000.native.Connection, limits: tuple[int, ...] = LIMITS
+) -> None:
+    for limit in limits:
+        assert selection(db, limit) == reference(db, limit), limit
+
+
+def vehicle_columns(rnd: random.Random) -> dict[str, Any]:
+    """Random columns of a vehicle in the original system's vocabularies; VINs and discovery
+    URLs unique per row (its unique indexes)."""
+    n = next(_numbers)
+    return {
+        "vin": rnd.choice([None, " " * n, f"WP0ZZZ91ZKS{n:06d}", f"WP0ZZZ91ZKS{n:06d}"]),
         "mileage": rnd.choice([None, 58000]),
         "color": rnd.choice([None, "Red", "Red"]),
         "transmission": rnd.choice([None, "Manual", "Manual"]),
         "drivetrain": rnd.choice([None, "RWD", "RWD"]),
-        "sale_status": rnd.choice([None, "sold", "bid_to", "live"]),
+        "sale_status": rnd.choice([None, "sold", "bid_to", "not_sold", "auction_live", "ended"]),
+        "auction_outcome": rnd.choice(
+            [None, None, "sold", "reserve_not_met", "no_sale", "pending"]
+        ),
         "sale_price": rnd.choice([None, 89500]),
         "high_bid": rnd.choice([None, 89500]),
         "bat_buyer": rnd.choice([None, "buyer1"]),
         "bat_auction_url": rnd.choice(
-            [None, "  "] + [f"https://bringatrailer.com/listing/car-{rnd.random()}/"] * 8
+            [
+                None,
+                "  ",
+                f"https://carsandbids.com/auctions/{n}/",
+                f"http://www.bringatrailer.com/listing/car-{n}",
+                f"https://BringATrailer.com/listing/car-{n}/?ref=x",
+            ]
+            + [f"https://bringatrailer.com/listing/car-{n}/"] * 6
+        ),
+        "discovery_url": rnd.choice(
+            [None, None, f"https://bringatrailer.com/listing/found-{n}", f"https://x.com/{n}"]
         ),
     }
-    values.update(columns)
+
+
+# A vehicle with nothing wrong once it has a verified sale (see add_fine_vehicle).
+FINE: dict[str, Any] = {
+    "mileage": 1,
+    "color": "Red",
+    "transmission": "M",
+    "drivetrain": "RWD",
+    "sale_status": "sold",
+    "auction_outcome": "sold",
+    "sale_price": 1,
+    "high_bid": 1,
+    "bat_buyer": "b",
+}
+
+
+def add_vehicle(db: pg8000.native.Connection, rnd: random.Random, **columns: Any) -> str:
+    values = {**vehicle_columns(rnd), **columns}
     names = ", ".join(values)
     params = ", ".join(f":{name}" for name in values)
-    # few distinct ages, so equal created_at values (ordered by id) occur
+    # few distinct ages, so equal created_at values (ordered by id) occur; end dates as the
+    # original system wrote them ('YYYY-MM-DD', ISO text), some unreadable
     rows = db.run(
         f"INSERT INTO vehicles ({names}, created_at, auction_end_date) "
         f"VALUES ({params}, now() - CAST(:age AS int) * interval '1 day', "
-        "now() - CAST(:age AS int) * interval '1 day' + CAST(:end AS int) * interval '1 day') "
+        "CASE CAST(:end_form AS int)"
+        " WHEN 0 THEN to_char(now() + (CAST(:end AS int) - CAST(:age AS int)) * interval '1 day',"
+        "                     'YYYY-MM-DD')"
+        " WHEN 1 THEN to_char((now() + (CAST(:end AS int) - CAST(:age AS int)) * interval '1 day')"
+        "                     AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')"
+        " WHEN 2 THEN 'TBD' END) "
         "RETURNING id::text",
         age=rnd.randrange(1, 40),
         end=rnd.choice([7, 7, 60]),
+        end_form=rnd.choice([0, 0, 1, 2, 3]),
         **values,
     )
     return str(rows[0][0])
 
 
-def add_event(db: pg8000.native.Connection, vid: str, outcome: str | None) -> None:
+def add_fine_vehicle(db: pg8000.native.Connection, rnd: random.Random) -> str:
+    n = next(_numbers)
+    vid = add_vehicle(
+        db,
+        rnd,
+        **FINE,
+        vin=f"FINE{n}",
+        bat_auction_url=f"https://bringatrailer.com/listing/fine-{n}/",
+        discovery_url=None,
+    )
+    add_event(db, vid, "sold", extracted=True)
+    return vid
+
+
+OUTCOMES = ["sold", "reserve_not_met", "no_sale", "bid_to", "cancelled", "live", "pending"]
+
+
+def add_event(
+    db: pg8000.native.Connection, vid: str, outcome: str, *, extracted: bool, winner: bool = False
+) -> None:
     db.run(
-        "INSERT INTO auction_events (vehicle_id, listing_url, outcome, ended_at) "
-        "VALUES (CAST(:v AS uuid), 'https://bringatrailer.com/listing/' || gen_random_uuid(), "
-        ":o, now())",
+        "INSERT INTO auction_events (vehicle_id, source, source_url, outcome, winning_bidder, "
+        "auction_end_date, extracted_at) "
+        "VALUES (CAST(:v AS uuid), 'bat', 'https://bringatrailer.com/listing/' || gen_random_uuid(), "
+        ":o, CASE WHEN CAST(:winner AS boolean) THEN 'winner1' END, now(), "
+        "CASE WHEN CAST(:extracted AS boolean) THEN now() END)",
         v=vid,
         o=outcome,
+        winner=winner,
+        extracted=extracted,
+    )
+
+
+def add_random_event(db: pg8000.native.Connection, vid: str, rnd: random.Random) -> None:
+    add_event(
+        db,
+        vid,
+        rnd.choice(OUTCOMES),
+        extracted=rnd.random() < 0.7,
+        winner=rnd.random() < 0.2,
     )
 
 
@@ -85,6 +205,14 @@ JOB_STATES = [
     "status = 'failed', next_attempt_at = now() + interval '3 hours'",
     "status = 'failed', next_attempt_at = now() - interval '1 hour'",
     "status = 'failed', next_attempt_at = now() - interval '3 hours'",
+    "status = 'failed', next_attempt_at = now() - interval '1 hour', error_kind = 'permanent'",
+]
+
+# Holds that end a moment after they are set: once that moment has passed, the derived table
+# still records them (no queue change, no sweep), as when time passes between orchestrator runs.
+ENDING_STATES = [
+    "status = 'complete', completed_at = now() - interval '24 hours' + interval '0.2 seconds'",
+    "status = 'failed', next_attempt_at = now() + interval '0.2 seconds'",
 ]
 
 
@@ -96,15 +224,17 @@ def set_job(db: pg8000.native.Connection, vid: str, assignments: str) -> None:
 
 
 def random_world(
-    db: pg8000.native.Connection, rnd: random.Random, n: int, *, expire: bool = True
+    db: pg8000.native.Connection, rnd: random.Random, n: int, *, ending: bool = True
 ) -> list[str]:
-    """Vehicles with every defect, events, absences and jobs in every state; with `expire`,
-    some recorded holds ended but not swept yet (as if time passed: a rebuild, judging now,
-    would hold those vehicles again)."""
-    vids = [add_vehicle(db, rnd) for _ in range(n)]
+    """Vehicles with every defect, events, absences and jobs in every state; with `ending`,
+    some holds have ended by the time it returns but are not swept yet."""
+    vids = [
+        add_fine_vehicle(db, rnd) if rnd.random() < 0.25 else add_vehicle(db, rnd) for _ in range(n)
+    ]
+    states = JOB_STATES + (ENDING_STATES * 2 if ending else [])
     for vid in vids:
         for _ in range(rnd.choice([0, 0, 1, 2])):
-            add_event(db, vid, rnd.choice([None, "sold", "bid_to", "no_sale", "live"]))
+            add_random_event(db, vid, rnd)
         if rnd.random() < 0.2:
             db.run(
                 "INSERT INTO extraction_absences (vehicle_id, field) VALUES (CAST(:v AS uuid), :f)",
@@ -113,14 +243,9 @@ def random_world(
             )
         if rnd.random() < 0.6:
             queue.enqueue(db, vid, "u", 75)
-            set_job(db, vid, rnd.choice(JOB_STATES))
-    if not expire:
-        return vids
-    # time passes: some recorded holds end while nothing changes in the queue
-    db.run(
-        "UPDATE backfill_candidates SET held_until = now() - interval '1 second' "
-        "WHERE held_until IS NOT NULL AND held_until <> 'infinity' AND random() < 0.5"
-    )
+            set_job(db, vid, rnd.choice(states))
+    if ending:
+        time.sleep(0.3)
     return vids
 
 
@@ -154,59 +279,60 @@ def trigger_calls(plan: list[list[Any]], trigger: str) -> int:
     return 0
 
 
-# ------------------------------------------------------------------ same results as 0003
+# ------------------------------------------------------------------ same results as the definition
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_selector_returns_what_the_0003_selector_returned(
+def test_the_selector_returns_what_its_definition_selects(
     db: pg8000.native.Connection, seed: int
 ) -> None:
     rnd = random.Random(seed)
     random_world(db, rnd, 80)
-    install_0003_selector(db)
-    for limit in (1, 2, 3, 5, 8, 13, 21, 34, 55, 200):
-        assert selection(db, "queue_bat_backfill_vehicles", limit) == selection(
-            db, "pg_temp.selector_0003", limit
-        ), limit
-    # the retry_failed path: every candidate held, only failed jobs left
-    db.run("START TRANSACTION")
-    try:
-        db.run("UPDATE backfill_candidates SET held_until = 'infinity' WHERE held_until IS NULL")
-        for limit in (1, 3, 8, 200):
-            new = selection(db, "queue_bat_backfill_vehicles", limit)
-            assert new == selection(db, "pg_temp.selector_0003", limit), limit
-    finally:
-        db.run("ROLLBACK")
+    unswept = db.run("SELECT count(*) FROM backfill_candidates WHERE held_until <= now()")[0][0]
+    assert unswept > 0  # the ended-but-unswept path is exercised
+    assert_selector_agrees_with_the_reference(db)
     # after the sweep as well
-    db.run("SELECT sweep_backfill_holds()")
-    for limit in (1, 8, 200):
-        assert selection(db, "queue_bat_backfill_vehicles", limit) == selection(
-            db, "pg_temp.selector_0003", limit
-        ), limit
+    assert db.run("SELECT sweep_backfill_holds()")[0][0] == unswept
+    assert_selector_agrees_with_the_reference(db, (1, 8, 200))
+    # the retry_failed path with the room to itself: the vehicles with nothing wrong have failed
+    # and are due (but for the permanent failures), every other one without a failed job waits
+    db.run(
+        "INSERT INTO bat_extraction_queue AS q (vehicle_id, bat_url, status, next_attempt_at) "
+        "SELECT v.id, 'u', 'failed', now() - interval '1 minute' FROM vehicles v "
+        "WHERE NOT EXISTS (SELECT 1 FROM backfill_candidates c WHERE c.vehicle_id = v.id) "
+        "ON CONFLICT (vehicle_id) DO UPDATE SET status = 'failed', "
+        "next_attempt_at = EXCLUDED.next_attempt_at WHERE q.error_kind IS DISTINCT FROM 'permanent'"
+    )
+    db.run(
+        "INSERT INTO bat_extraction_queue AS q (vehicle_id, bat_url, status) "
+        "SELECT c.vehicle_id, 'u', 'pending' FROM backfill_candidates c WHERE c.held_until IS NULL "
+        "ON CONFLICT (vehicle_id) DO UPDATE SET status = 'pending' WHERE q.status <> 'failed'"
+    )
+    rows = selection(db, 200)
+    retries = sum(row[1] == "retry_failed" for row in rows)
+    assert retries >= 2
+    # the other reasons first (due failed jobs of defective vehicles), then the retries, cut
+    others = len(rows) - retries
+    assert_selector_agrees_with_the_reference(db, (others, others + 1, others + 2, 200))
 
 
 def test_failed_retries_come_oldest_vehicle_first(db: pg8000.native.Connection) -> None:
     rnd = random.Random(5)
-    fine = {
-        "vin": "V",
-        "mileage": 1,
-        "color": "Red",
-        "transmission": "M",
-        "drivetrain": "RWD",
-        "sale_status": "sold",
-        "sale_price": 1,
-        "high_bid": 1,
-        "bat_buyer": "b",
-        "bat_auction_url": "https://bringatrailer.com/listing/f/",
-    }
     ages = [30, 10, 20, 40]
     vids = []
-    for age in ages:
-        vid = add_vehicle(db, rnd, **fine)
-        add_event(db, vid, "sold")
+    for i, age in enumerate(ages):
+        vid = add_vehicle(
+            db,
+            rnd,
+            **FINE,
+            vin=f"FINE{i}",
+            bat_auction_url=f"https://bringatrailer.com/listing/f-{i}/",
+            discovery_url=None,
+        )
+        add_event(db, vid, "sold", extracted=True)
         db.run(
-            "UPDATE vehicles SET created_at = now() - CAST(:a AS int) * interval '1 day' "
-            "WHERE id = CAST(:v AS uuid)",
+            "UPDATE vehicles SET created_at = now() - CAST(:a AS int) * interval '1 day', "
+            "auction_end_date = '2025-01-01' WHERE id = CAST(:v AS uuid)",
             a=age,
             v=vid,
         )
@@ -216,16 +342,23 @@ def test_failed_retries_come_oldest_vehicle_first(db: pg8000.native.Connection) 
     for i, vid in enumerate(vids):
         set_job(db, vid, f"status = 'failed', next_attempt_at = now() - interval '{i + 1} hours'")
     by_age = [vid for _age, vid in sorted(zip(ages, vids, strict=True), reverse=True)]
-    rows = selection(db, "queue_bat_backfill_vehicles", 10)
+    rows = selection(db, 10)
     assert [(r[0], r[1]) for r in rows] == [(vid, "retry_failed") for vid in by_age]
-    # a vehicle that gets older moves up; one that loses its URL drops out
+    # a vehicle that gets older moves up; one whose URL is not a BaT listing drops out, and so
+    # does one whose failure is permanent
     db.run(
         "UPDATE vehicles SET created_at = now() - interval '100 days' WHERE id = CAST(:v AS uuid)",
         v=by_age[-1],
     )
-    db.run("UPDATE vehicles SET bat_auction_url = NULL WHERE id = CAST(:v AS uuid)", v=by_age[0])
-    rows = selection(db, "queue_bat_backfill_vehicles", 10)
-    assert [r[0] for r in rows] == [by_age[-1], by_age[1], by_age[2]]
+    db.run(
+        "UPDATE vehicles SET bat_auction_url = 'https://carsandbids.com/auctions/f/' "
+        "WHERE id = CAST(:v AS uuid)",
+        v=by_age[0],
+    )
+    set_job(db, by_age[2], "error_kind = 'permanent'")
+    rows = selection(db, 10)
+    assert [r[0] for r in rows] == [by_age[-1], by_age[1]]
+    assert_selector_agrees_with_the_reference(db, (1, 10))
 
 
 # ------------------------------------------------------------------ derived tables
@@ -233,12 +366,12 @@ def test_failed_retries_come_oldest_vehicle_first(db: pg8000.native.Connection) 
 
 def test_the_derived_tables_always_agree_with_a_rebuild(db: pg8000.native.Connection) -> None:
     rnd = random.Random(11)
-    vids = random_world(db, rnd, 30, expire=False)
+    vids = random_world(db, rnd, 30, ending=False)
     # jobs move between every state, vehicles change the columns backfill_retries reads, jobs
     # and vehicles are deleted and a job is moved to another vehicle
     for step in range(200):
         vid = rnd.choice(vids)
-        action = rnd.randrange(8)
+        action = rnd.randrange(9)
         if action == 0:
             queue.enqueue(db, vid, "u", 75)
         elif action in (1, 2):
@@ -252,7 +385,15 @@ def test_the_derived_tables_always_agree_with_a_rebuild(db: pg8000.native.Connec
         elif action == 4:
             db.run(
                 "UPDATE vehicles SET bat_auction_url = :u WHERE id = CAST(:v AS uuid)",
-                u=rnd.choice([None, " ", f"https://bringatrailer.com/listing/n{step}/"]),
+                u=rnd.choice(
+                    [
+                        None,
+                        " ",
+                        f"https://bringatrailer.com/listing/n{step}/",
+                        f"http://bringatrailer.com/listing/n{step}",
+                        "https://carsandbids.com/auctions/n/",
+                    ]
+                ),
                 v=vid,
             )
         elif action == 5:
@@ -269,12 +410,16 @@ def test_the_derived_tables_always_agree_with_a_rebuild(db: pg8000.native.Connec
                     new=free[0][0],
                     old=vid,
                 )
-        elif step % 50 == 7:
+        elif action == 7:
+            add_random_event(db, vid, rnd)
+        elif step % 50 == 8:
+            db.run("DELETE FROM auction_events WHERE vehicle_id = CAST(:v AS uuid)", v=vid)
             db.run("DELETE FROM vehicles WHERE id = CAST(:v AS uuid)", v=vid)
             vids.remove(vid)
             vids.append(add_vehicle(db, rnd))
         if step % 40 == 39:
             assert_derived_tables_agree_with_a_rebuild(db)
+            assert_selector_agrees_with_the_reference(db, (5, 200))
     # bulk statements take the set-based paths
     db.run(
         "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, status, next_attempt_at) "
@@ -284,11 +429,16 @@ def test_the_derived_tables_always_agree_with_a_rebuild(db: pg8000.native.Connec
     db.run("UPDATE vehicles SET created_at = created_at - interval '1 hour' WHERE random() < 0.5")
     assert db.run("SELECT count(*) FROM backfill_retries")[0][0] > 3
     assert_derived_tables_agree_with_a_rebuild(db)
+    assert_selector_agrees_with_the_reference(db, (5, 200))
+    db.run("UPDATE bat_extraction_queue SET error_kind = 'permanent' WHERE random() < 0.3")
+    assert_derived_tables_agree_with_a_rebuild(db)
     db.run("DELETE FROM bat_extraction_queue WHERE status = 'failed' AND random() < 0.5")
     assert_derived_tables_agree_with_a_rebuild(db)
+    assert_selector_agrees_with_the_reference(db, (5, 200))
     db.run("TRUNCATE bat_extraction_queue")
     assert derived(db)[1] == []
     assert_derived_tables_agree_with_a_rebuild(db)
+    assert_selector_agrees_with_the_reference(db, (5, 200))
 
 
 def test_concurrent_queue_and_vehicle_changes_leave_the_derived_tables_right(
@@ -297,7 +447,10 @@ def test_concurrent_queue_and_vehicle_changes_leave_the_derived_tables_right(
     setup = connect(db_url)
     rnd = random.Random(3)
     try:
-        vids = [add_vehicle(setup, rnd, bat_auction_url=f"https://x/{i}/") for i in range(6)]
+        vids = [
+            add_vehicle(setup, rnd, bat_auction_url=f"https://bringatrailer.com/listing/c-{i}/")
+            for i in range(6)
+        ]
         for vid in vids:
             queue.enqueue(setup, vid, "u", 75)
     finally:
@@ -335,12 +488,17 @@ def test_concurrent_queue_and_vehicle_changes_leave_the_derived_tables_right(
                         "DELETE FROM auction_events WHERE vehicle_id = CAST(:v AS uuid)", v=vid
                     )
                 elif step % 3 == 1:
-                    add_event(conn, vid, r.choice(["sold", "bid_to", None]))
+                    add_event(
+                        conn,
+                        vid,
+                        r.choice(["sold", "reserve_not_met", "pending"]),
+                        extracted=r.random() < 0.5,
+                    )
                 else:
                     conn.run(
                         "UPDATE vehicles SET vin = :vin, created_at = created_at - interval '1 second' "
                         "WHERE id = CAST(:v AS uuid)",
-                        vin=r.choice([None, "V"]),
+                        vin=r.choice([None, f"V{vids.index(vid)}"]),
                         v=vid,
                     )
         except BaseException as exc:  # reported below
@@ -369,8 +527,8 @@ def test_backfill_hold_is_inlined(db: pg8000.native.Connection) -> None:
     plan = "\n".join(
         line
         for (line,) in db.run(
-            "EXPLAIN VERBOSE SELECT backfill_hold(q.status, q.completed_at, q.next_attempt_at) "
-            "FROM bat_extraction_queue q"
+            "EXPLAIN VERBOSE SELECT backfill_hold(q.status, q.completed_at, q.next_attempt_at, "
+            "q.error_kind) FROM bat_extraction_queue q"
         )
     )
     assert "CASE" in plan and "backfill_hold" not in plan
@@ -393,7 +551,7 @@ def test_claims_and_dispatch_marks_do_not_fire_the_hold_trigger(
     plan = explained("claim_next", now=None, worker="w", lease_seconds=60)
     assert trigger_calls(plan, trigger) == 0
     ((generation,),) = db.run(
-        "SELECT lease_generation FROM bat_extraction_queue WHERE id = :id", id=job_id
+        "SELECT lease_generation FROM bat_extraction_queue WHERE job_no = :id", id=job_id
     )
     plan = explained(
         "fail_job",
@@ -424,46 +582,120 @@ def test_claims_and_dispatch_marks_do_not_fire_the_hold_trigger(
     assert held == day
 
 
-# ------------------------------------------------------------------ upgrade
+# ------------------------------------------------------------------ adoption
 
 
-def test_upgrading_a_0003_database_matches_a_fresh_one(
-    empty_db_url: str, db: pg8000.native.Connection, tmp_path: Path
+# The catalog objects the migrations make, compared between two databases.
+CATALOG = """
+SELECT 'trigger', t.tgrelid::regclass::text || ' ' || t.tgname, pg_get_triggerdef(t.oid)
+  FROM pg_trigger t WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'index', i.relname, pg_get_indexdef(i.oid)
+  FROM pg_class i WHERE i.relkind = 'i' AND i.relnamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'function', p.oid::regprocedure::text, md5(pg_get_functiondef(p.oid))
+  FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'column', c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod)
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND NOT a.attisdropped
+ORDER BY 1, 2
+"""
+
+
+def fill_original_database(conn: pg8000.native.Connection, rnd: random.Random, n: int) -> None:
+    """Rows as the original system wrote them, in its columns only: events it wrote (nothing
+    extracted by bat-backfill), queue rows with uuid ids, NULL next_attempt_at, a worker that
+    died while processing, a pending row stuck at its attempt limit."""
+    vids = []
+    for _ in range(n):
+        values = vehicle_columns(rnd)
+        names = ", ".join(values)
+        params = ", ".join(f":{name}" for name in values)
+        ((vid,),) = conn.run(
+            f"INSERT INTO vehicles ({names}, created_at, auction_end_date) "
+            f"VALUES ({params}, now() - CAST(:age AS int) * interval '1 day', :end) "
+            "RETURNING id::text",
+            age=rnd.randrange(1, 400),
+            end=rnd.choice([None, "2024-08-02", "2025-12-24T18:14:07+00:00", "2999-01-01", "?"]),
+            **values,
+        )
+        vids.append(str(vid))
+    for vid in vids:
+        for i in range(rnd.choice([0, 1, 1, 2])):
+            conn.run(
+                "INSERT INTO auction_events (vehicle_id, source, source_url, outcome, high_bid, "
+                "winning_bidder) VALUES (CAST(:v AS uuid), 'bat', :u, :o, 89500, :w)",
+                v=vid,
+                u=f"https://bringatrailer.com/listing/old-{vid}-{i}",
+                o=rnd.choice(OUTCOMES),
+                w=rnd.choice([None, None, "", "winner1"]),
+            )
+        if rnd.random() < 0.6:
+            conn.run(
+                "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, status, priority, attempts, "
+                "error_message, completed_at, next_attempt_at, locked_at, locked_by) "
+                "SELECT CAST(:v AS uuid), 'https://bringatrailer.com/listing/old', s.status, 75, "
+                "s.attempts, s.error, s.completed_at, s.next_attempt_at, s.locked_at, s.locked_by "
+                "FROM (VALUES "
+                "('pending', 3, 'HTTP 500: Missing vehicle_id', NULL::timestamptz, NULL::timestamptz,"
+                " NULL::timestamptz, NULL), "
+                "('processing', 1, NULL, NULL, NULL, now() - interval '2 days', 'worker-gone'), "
+                "('complete', 1, NULL, now() - interval '300 days', NULL, NULL, NULL), "
+                "('complete', 1, NULL, now() - interval '1 hour', NULL, NULL, NULL), "
+                "('complete', 1, NULL, NULL, NULL, NULL, NULL), "
+                "('failed', 3, 'HTTP 404', NULL, NULL, NULL, NULL), "
+                "('failed', 3, 'HTTP 503', NULL, now() + interval '1 hour', NULL, NULL)"
+                ") AS s (status, attempts, error, completed_at, next_attempt_at, locked_at, locked_by) "
+                "OFFSET CAST(:pick AS int) LIMIT 1",
+                v=vid,
+                pick=rnd.randrange(7),
+            )
+
+
+def test_an_adopted_original_database_selects_like_a_fresh_one(
+    empty_db_url: str, db: pg8000.native.Connection
 ) -> None:
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        if int(path.name[:4]) <= 3:
-            shutil.copy(path, tmp_path / path.name)
+    """The original system's tables (0001 is their shape) with its rows, then every migration:
+    the selector built over the existing rows selects what its definition selects, keeps
+    selecting it as bat-backfill works, and the schema is the fresh one's."""
     conn = connect(empty_db_url)
     try:
-        assert migrate(conn, tmp_path) == [m.name for m in find_migrations(tmp_path)]
-        random_world(conn, random.Random(4), 60)
-        before = {n: selection(conn, "queue_bat_backfill_vehicles", n) for n in (5, 200)}
-        conn.run("START TRANSACTION")
-        conn.run("UPDATE backfill_candidates SET held_until = 'infinity' WHERE held_until IS NULL")
-        retries_before = selection(conn, "queue_bat_backfill_vehicles", 200)
-        conn.run("ROLLBACK")
-        assert any(r[1] == "retry_failed" for r in retries_before)
-
-        assert migrate(conn) == [m.name for m in find_migrations() if m.version >= 4]
+        conn.run((MIGRATIONS_DIR / "0001_original_tables.sql").read_text("utf-8"))
+        fill_original_database(conn, random.Random(4), 120)
+        assert migrate(conn) == [m.name for m in find_migrations()]
         assert migrate(conn) == []
-        assert {n: selection(conn, "queue_bat_backfill_vehicles", n) for n in (5, 200)} == before
-        conn.run("START TRANSACTION")
-        conn.run("UPDATE backfill_candidates SET held_until = 'infinity' WHERE held_until IS NULL")
-        assert selection(conn, "queue_bat_backfill_vehicles", 200) == retries_before
-        conn.run("ROLLBACK")
-        # the holds ended by hand above would be judged again by a rebuild
-        assert_derived_tables_agree_with_a_rebuild(conn, holds=False)
-        triggers = conn.run(
-            "SELECT tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
-            "WHERE tgrelid = 'bat_extraction_queue'::regclass AND NOT tgisinternal ORDER BY 1"
+        # the original system's queue rows are numbered for bat-backfill
+        ((unnumbered, numbers, jobs),) = conn.run(
+            "SELECT count(*) FILTER (WHERE job_no IS NULL), count(DISTINCT job_no), count(*) "
+            "FROM bat_extraction_queue"
         )
+        assert (unnumbered, numbers) == (0, jobs) and jobs > 0
+        assert_derived_tables_agree_with_a_rebuild(conn)
+        assert_selector_agrees_with_the_reference(conn)
+        picked = selection(conn, 200)
+        assert {row[1].split(":")[0] for row in picked} >= {
+            "wrong_sale_status",
+            "missing_outcome",
+            "missing_fields",
+        }
+        # bat-backfill at work: jobs claimed and finished, events extracted, new rows
+        rnd = random.Random(8)
+        vids = [str(r[0]) for r in conn.run("SELECT id::text FROM vehicles ORDER BY id")]
+        for _ in range(3):
+            conn.run("SELECT auto_queue_bat_backfills(20, 75)")
+            for _ in range(15):
+                job = queue.claim_next(conn, "w", 60)
+                if job is None:
+                    break
+                add_random_event(conn, job.vehicle_id, rnd)
+                queue.complete(conn, job)
+            for vid in rnd.sample(vids, 10):
+                add_random_event(conn, vid, rnd)
+            add_vehicle(conn, rnd)
+        assert_derived_tables_agree_with_a_rebuild(conn)
+        assert_selector_agrees_with_the_reference(conn)
+        adopted = conn.run(CATALOG)
     finally:
         conn.close()
-    # the fresh database (all migrations at once) has the same queue triggers
-    assert (
-        db.run(
-            "SELECT tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
-            "WHERE tgrelid = 'bat_extraction_queue'::regclass AND NOT tgisinternal ORDER BY 1"
-        )
-        == triggers
-    )
+    assert adopted == db.run(CATALOG)

@@ -13,7 +13,7 @@ URL = "https://bringatrailer.com/listing/2009-porsche-cayman-46/"
 @pytest.mark.parametrize(
     "bad",
     [
-        "http://bringatrailer.com/listing/x/",
+        "ftp://bringatrailer.com/listing/x/",
         "https://bringatrailer.com.evil.example/listing/x/",
         "https://bringatrailer.com/auctions/x/",
         "https://user@bringatrailer.com/listing/x/",
@@ -28,6 +28,20 @@ URL = "https://bringatrailer.com/listing/2009-porsche-cayman-46/"
 def test_only_listing_urls_are_accepted(bad):
     with pytest.raises(InvalidListingUrlError):
         parse_listing_url(bad)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "http://bringatrailer.com/listing/2009-porsche-cayman-46",
+        "https://www.bringatrailer.com/listing/2009-porsche-cayman-46/",
+        "HTTPS://BringATrailer.COM/listing/2009-porsche-cayman-46/?utm_source=x",
+        "https://bringatrailer.com:443/listing/2009-porsche-cayman-46/#comments",
+    ],
+)
+def test_every_spelling_of_a_listing_has_the_one_canonical_url(spelling):
+    # The original system stored listings under any of these; they are one listing.
+    assert parse_listing_url(spelling) == URL
 
 
 def client_for(handler):
