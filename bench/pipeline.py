@@ -186,7 +186,7 @@ def main() -> None:
     with database(args.database_url, "pipeline") as db:
         conn = connect(db.url, application_name="bench-pipeline")
         samples = demo.build_samples(count)
-        demo.load_samples(conn, samples)
+        demo.load_samples(conn, samples, demo.demo_vehicle_ids(conn))
         before = demo.snapshot_vehicles(conn, samples)
         say(f"seeded {count} vehicles with planted defects; rendering their pages")
         server = demo.build_page_server(samples).start()
