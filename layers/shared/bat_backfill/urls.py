@@ -8,13 +8,22 @@ from urllib.parse import urlsplit
 from .errors import InvalidListingUrlError
 
 BAT_ORIGIN = "https://bringatrailer.com"
-_SLUG = re.compile(r"^/listing/([a-z0-9][a-z0-9-]{0,200})/?$")
+# The rule of bat_listing_url (0002_backfill_columns.sql), written out rather than left to
+# urlsplit, which forgives what the SQL refuses (tabs inside the URL, an empty port, ":0443",
+# empty user information) and raises ValueError on a bad port: Python and SQL must agree on
+# which rows are listings, or the selector queues what the extractor refuses.
+_SPACE = "[ \t\n\r\f\v]"
+_ORIGIN = re.compile(
+    _SPACE + r"*https?://(?:www\.)?bringatrailer\.com(?::443)?(/.*)", re.IGNORECASE | re.DOTALL
+)
+_PATH = re.compile(r"/listing/([a-z0-9][a-z0-9-]{0,200})/?(?:[?#].*|" + _SPACE + "*)", re.DOTALL)
 
 
 def parse_listing_url(url: str) -> str:
     """The canonical form of a BaT listing URL, or InvalidListingUrlError. Every spelling of
-    one listing (http or https, www. or not, any case in the host, with or without the slash, a
-    query or a fragment) has the one form; the SQL function bat_listing_url is the same rule.
+    one listing (http or https, www. or not, any case in the scheme and host, with or without
+    the slash, a query or a fragment) has the one form; the SQL function bat_listing_url is the
+    same rule, and a test holds them equal.
 
     >>> parse_listing_url("https://bringatrailer.com/listing/2009-porsche-cayman-46")
     'https://bringatrailer.com/listing/2009-porsche-cayman-46/'
@@ -25,20 +34,13 @@ def parse_listing_url(url: str) -> str:
     ...
     bat_backfill.errors.InvalidListingUrlError: not a BaT listing URL: 'http://evil.example/listing/x/'
     """
-    if not isinstance(url, str) or len(url) > 400 or "\x00" in url:
+    if not isinstance(url, str) or len(url) > 400:
         raise InvalidListingUrlError(f"not a BaT listing URL: {str(url)[:80]!r}")
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    match = _SLUG.match(parts.path)
-    if (
-        parts.scheme not in ("http", "https")
-        or host not in ("bringatrailer.com", "www.bringatrailer.com")
-        or parts.port not in (None, 443)
-        or parts.username
-        or not match
-    ):
+    origin = _ORIGIN.fullmatch(url)
+    path = _PATH.fullmatch(origin.group(1)) if origin else None
+    if not path:
         raise InvalidListingUrlError(f"not a BaT listing URL: {url[:200]!r}")
-    return f"{BAT_ORIGIN}/listing/{match.group(1)}/"
+    return f"{BAT_ORIGIN}/listing/{path.group(1)}/"
 
 
 def listing_slug(url: str) -> str:

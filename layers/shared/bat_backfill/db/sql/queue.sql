@@ -23,6 +23,7 @@ RETURNING q.job_no;
 UPDATE bat_extraction_queue q
    SET status = 'processing',
        attempts = q.attempts + 1,
+       attempts_carried = coalesce(q.attempts_carried, q.attempts),
        lease_generation = coalesce(q.lease_generation, 0) + 1,
        locked_at = coalesce(CAST(:now AS timestamptz), now()),
        last_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
@@ -40,7 +41,7 @@ UPDATE bat_extraction_queue q
          LIMIT 1
            FOR UPDATE SKIP LOCKED)
    AND q.status = 'pending'
-RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, 0) AS attempts, coalesce(q.lease_generation, 0) AS lease_generation,
+RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, q.attempts) AS attempts, coalesce(q.lease_generation, 0) AS lease_generation,
           q.locked_by, q.lease_expires_at, q.reason;
 
 -- name: claim_job
@@ -48,6 +49,7 @@ RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attem
 UPDATE bat_extraction_queue q
    SET status = 'processing',
        attempts = q.attempts + 1,
+       attempts_carried = coalesce(q.attempts_carried, q.attempts),
        lease_generation = coalesce(q.lease_generation, 0) + 1,
        locked_at = coalesce(CAST(:now AS timestamptz), now()),
        last_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
@@ -68,7 +70,7 @@ UPDATE bat_extraction_queue q
                     AND bat_lease_end(c.lease_expires_at, c.locked_at, c.updated_at)
            < coalesce(CAST(:now AS timestamptz), now())))
            FOR UPDATE SKIP LOCKED)
-RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, 0) AS attempts, coalesce(q.lease_generation, 0) AS lease_generation,
+RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, q.attempts) AS attempts, coalesce(q.lease_generation, 0) AS lease_generation,
           q.locked_by, q.lease_expires_at, q.reason;
 
 -- name: lock_leased_job
@@ -160,7 +162,7 @@ WITH due AS MATERIALIZED (
        SET dispatched_at = coalesce(CAST(:now AS timestamptz), now())
       FROM due
      WHERE q.job_no = due.job_no
-    RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, 0) AS attempts,
+    RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, q.attempts) AS attempts,
               coalesce(q.lease_generation, 0) AS lease_generation, q.locked_by, q.lease_expires_at, q.reason, q.created_at
 )
 SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, locked_by,

@@ -86,11 +86,12 @@ ALTER TABLE bat_extraction_queue
     ADD COLUMN IF NOT EXISTS lease_generation bigint DEFAULT 0,
     ADD COLUMN IF NOT EXISTS error_kind text CHECK (error_kind IN ('retryable', 'permanent')),
     -- attempts the original system made before this job was adopted: the retry policy counts
-    -- only bat-backfill's own (the old claim stopped at 3, stranding rows that reached it)
-    ADD COLUMN IF NOT EXISTS attempts_carried integer DEFAULT 0;
+    -- only bat-backfill's own (the old claim stopped at 3, stranding rows that reached it).
+    -- Adopted rows get NULL, read as "all of its attempts so far"; the first claim fixes the
+    -- number. No UPDATE here: it would fire the original system's own triggers on every row.
+    ADD COLUMN IF NOT EXISTS attempts_carried integer;
+ALTER TABLE bat_extraction_queue ALTER COLUMN attempts_carried SET DEFAULT 0;
 ALTER SEQUENCE bat_extraction_queue_job_no_seq OWNED BY bat_extraction_queue.job_no;
-UPDATE bat_extraction_queue SET attempts_carried = attempts
- WHERE status IN ('pending', 'processing') AND attempts > 0;
 -- The original system left next_attempt_at NULL; new rows are due when written.
 ALTER TABLE bat_extraction_queue ALTER COLUMN next_attempt_at SET DEFAULT now();
 
