@@ -439,3 +439,25 @@ def test_two_rows_of_one_listing_are_both_repaired_and_their_events_corrected_in
         [[vid, "sold", "reserve_not_met", "correct", job_id] for vid in spellings]
     )
     assert candidates_after_the_hold(db) == []
+
+
+def test_an_event_of_the_listing_that_names_no_vehicle_is_corrected_and_given_the_vehicle(
+    db, services
+):
+    # The original system wrote the listing's 'sold' event without its vehicle.
+    job_id = unsold_ferrari(db)
+    db.run("INSERT INTO auction_events (vehicle_id, source, source_url, outcome, high_bid, "
+           "winning_bid) VALUES (NULL, 'bat', :u, 'sold', 53000, 53000)",
+           u=FERRARI.replace("https://", "http://WWW.").rstrip("/"))  # fmt: skip
+    orphan = db.run("SELECT id::text FROM auction_events WHERE vehicle_id IS NULL")[0][0]
+    assert deliver(services, job_id)["status"] == "complete"
+
+    events = db.run("SELECT id::text, vehicle_id::text, outcome, winning_bid FROM auction_events")
+    assert events == [[orphan, FERRARI_ID, "reserve_not_met", None]]  # corrected, no second one
+    audited = db.run("SELECT field, old_value, new_value, action FROM vehicle_audit "
+                     "WHERE field LIKE 'auction_events.%' ORDER BY field")  # fmt: skip
+    assert audited == [
+        ["auction_events.outcome", "sold", "reserve_not_met", "correct"],
+        ["auction_events.vehicle_id", None, FERRARI_ID, "fill"],
+        ["auction_events.winning_bid", "53000", None, "correct"],
+    ]

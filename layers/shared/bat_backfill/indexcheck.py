@@ -16,6 +16,7 @@ INDEX_FIELDS = frozenset(
     {
         "sale_status",
         "auction_outcome",
+        "reserve_status",
         "sale_price",
         "winning_bid",
         "high_bid",
@@ -30,10 +31,12 @@ STORED_CURRENCY = "USD"
 
 
 def listing_from_index(item: IndexItem) -> Listing:
-    """The index item as a Listing that states result, price, currency and end time only."""
+    """The index item as a Listing that states result, price, currency, reserve and end time
+    only."""
     return Listing(
         url=item.url,
         outcome=item.outcome,
+        no_reserve=item.no_reserve,
         sale_price=item.price if item.outcome is Outcome.SOLD else None,
         high_bid=item.price if item.outcome in (Outcome.BID_TO, Outcome.LIVE) else None,
         currency=item.currency,
@@ -60,7 +63,8 @@ def plan_index_repair(
     ...                          page_extracted=False)
     >>> [(c.field, c.new, c.action.value) for c in plan.changes]  # doctest: +NORMALIZE_WHITESPACE
     [('sale_status', 'bid_to', 'correct'), ('auction_outcome', 'reserve_not_met', 'fill'),
-     ('sale_price', None, 'correct'), ('high_bid', 89500, 'fill'),
+     ('reserve_status', 'reserve_not_met', 'fill'), ('sale_price', None, 'correct'),
+     ('high_bid', 89500, 'fill'),
      ('auction_end_date', '2026-04-20', 'fill')]
     """
     plan = plan_repair(vehicle, listing_from_index(item))

@@ -41,10 +41,6 @@ class RepairPlan:
     def conflicts(self) -> tuple[FieldChange, ...]:
         return tuple(c for c in self.changes if c.action is Action.CONFLICT)
 
-    @property
-    def outcome_corrected(self) -> bool:
-        return any(c.field in ("sale_status", "sale_price") for c in self.applied)
-
     def without(self, refused: tuple[FieldChange, ...]) -> RepairPlan:
         """This plan with `refused` changes turned into conflicts (the database would not
         take them) and their fields neither stated nor absent."""

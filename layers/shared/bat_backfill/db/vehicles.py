@@ -206,7 +206,8 @@ def save_auction_event(
 ) -> str | None:
     """The vehicle's events of this listing, whatever the spelling of their URL, corrected in
     place to what the page says (each changed outcome or price audited); a new event if it has
-    none. None when the page states no outcome (the original table requires one)."""
+    none. An event of the listing that names no vehicle is this vehicle's (its vehicle_id
+    filled, audited). None when the page states no outcome (the original table requires one)."""
     if listing.outcome is None:
         return None
     sold = listing.outcome is Outcome.SOLD
@@ -233,11 +234,15 @@ def save_auction_event(
         return str(rows[0][0])
     audited: list[tuple[str, str | None, str | None]] = []
     for event in events:
+        if event["vehicle_id"] is None:
+            audited.append(("auction_events.vehicle_id", None, vehicle_id))
         for field in ("outcome", "winning_bid", "winning_bidder"):
             old, new = event[field], values[field]
             if old != new:
                 audited.append((f"auction_events.{field}", _as_text(old), _as_text(new)))
-        run_named(conn, "correct_auction_event", event_id=event["id"], **values)
+        run_named(
+            conn, "correct_auction_event", event_id=event["id"], vehicle_id=vehicle_id, **values
+        )
     if audited:
         run_named(
             conn,
@@ -246,7 +251,7 @@ def save_auction_event(
             fields=[a[0] for a in audited],
             old_values=[a[1] for a in audited],
             new_values=[a[2] for a in audited],
-            actions=["correct"] * len(audited),
+            actions=["fill" if a[1] is None else "correct" for a in audited],
             source_url=listing.url,
             snapshot_key=snapshot_key,
             job_id=job_id,

@@ -60,11 +60,13 @@ DELETE FROM extraction_absences
 WHERE vehicle_id = CAST(:vehicle_id AS uuid) AND field = ANY(CAST(:fields AS text[]));
 
 -- name: listing_events
--- purpose: the auction events of one vehicle for one listing, whatever the spelling of their source_url, locked.
-SELECT id::text AS id, outcome, high_bid, winning_bid, winning_bidder
+-- purpose: the auction events of one vehicle for one listing, whatever the spelling of their source_url, with the listing's events that name no vehicle; locked.
+SELECT id::text AS id, vehicle_id::text AS vehicle_id, outcome, high_bid, winning_bid,
+       winning_bidder
 FROM auction_events
-WHERE vehicle_id = CAST(:vehicle_id AS uuid) AND bat_listing_url(source_url) = :url
-ORDER BY created_at, id
+WHERE (vehicle_id = CAST(:vehicle_id AS uuid) OR vehicle_id IS NULL)
+  AND bat_listing_url(source_url) = :url
+ORDER BY vehicle_id NULLS LAST, created_at, id
 FOR UPDATE;
 
 -- name: insert_auction_event
@@ -79,8 +81,9 @@ VALUES (CAST(:vehicle_id AS uuid), 'bat', :url, :outcome, :high_bid, :winning_bi
 RETURNING id::text;
 
 -- name: correct_auction_event
--- purpose: an event of the listing brought in line with its page, in place (its source_url, source and raw_data stay).
+-- purpose: an event of the listing brought in line with its page, in place (its source_url, source and raw_data stay); an event that named no vehicle is given this one.
 UPDATE auction_events SET
+  vehicle_id = coalesce(vehicle_id, CAST(:vehicle_id AS uuid)),
   outcome = :outcome, high_bid = :high_bid, winning_bid = :winning_bid,
   winning_bidder = :winning_bidder, seller_name = coalesce(:seller_name, seller_name),
   currency = :currency, total_bids = coalesce(:total_bids, total_bids),
