@@ -451,6 +451,10 @@ REFUSED = {
         + "CREATE UNIQUE INDEX beq_vehicle_url ON bat_extraction_queue (vehicle_id, bat_url);",
         "bat_extraction_queue has no unique index on vehicle_id",
     ),
+    "queue without status": (
+        synthetic_schema() + "ALTER TABLE bat_extraction_queue DROP COLUMN status;",
+        "bat_extraction_queue has no status column",
+    ),
     "vehicles a view": (
         "CREATE TABLE cars (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), make text);"
         "CREATE VIEW vehicles AS SELECT id, make FROM cars;",

@@ -148,6 +148,15 @@ ORIGINAL_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
+# The columns an existing table must already have: its key, and the queue columns that every
+# row of the original system's queue was written with (the seed's claim index reads them).
+_REQUIRED_COLUMNS = {
+    "vehicles": ("id",),
+    "auction_events": ("id",),
+    "bat_extraction_queue": ("vehicle_id", "bat_url", "status", "priority", "created_at"),
+}
+
+
 def _kind(type_name: str) -> str:
     return _KINDS.get(type_name.split("(")[0], type_name)
 
@@ -177,6 +186,15 @@ def incompatibilities(conn: pg8000.native.Connection) -> list[str]:
                 "(it never retypes a column)"
             )
     tables = {row[0] for row in rows}
+    present = {(row[0], row[1]) for row in rows}
+    problems += [
+        f"{table} has no {column} column: bat-backfill adds nullable columns but cannot invent "
+        "this one for the rows already there"
+        for table, columns in _REQUIRED_COLUMNS.items()
+        if table in tables
+        for column in columns
+        if (table, column) not in present
+    ]
     if "bat_extraction_queue" in tables and not conn.run(
         "SELECT 1 FROM pg_index i"
         "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
