@@ -28,11 +28,16 @@ BEGIN
     )
     SELECT (SELECT count(*) FROM queued)::int,
            -- the seed's "already queued": vehicles that need a backfill and whose job is pending
-           -- or processing, plus those another run queued while this one was choosing
-           ((SELECT count(*)
-               FROM backfill_candidates c
-               JOIN bat_extraction_queue q ON q.vehicle_id = c.vehicle_id
-              WHERE c.held_until = 'infinity' AND q.status IN ('pending', 'processing'))
+           -- or processing, plus those another run queued while this one was choosing. A
+           -- candidate held for ever is held by a pending, processing or permanently failed job:
+           -- counting the holds and taking off the (few) permanent failures reads two indexes
+           -- instead of joining every queued vehicle to its job.
+           ((SELECT count(*) FROM backfill_candidates c WHERE c.held_until = 'infinity')
+            - (SELECT count(*)
+                 FROM bat_extraction_queue q
+                 JOIN backfill_candidates c ON c.vehicle_id = q.vehicle_id
+                WHERE q.status = 'failed' AND q.error_kind = 'permanent'
+                  AND c.held_until = 'infinity')
             + (SELECT count(*) FROM picked) - (SELECT count(*) FROM queued))::int;
 END
 $$;
@@ -928,6 +933,8 @@ CREATE INDEX bat_extraction_queue_claim_idx ON public.bat_extraction_queue USING
 CREATE UNIQUE INDEX bat_extraction_queue_job_no_idx ON public.bat_extraction_queue USING btree (job_no);
 
 CREATE INDEX bat_extraction_queue_pending_idx ON public.bat_extraction_queue USING btree (priority DESC, created_at, job_no) WHERE (status = 'pending'::text);
+
+CREATE INDEX bat_extraction_queue_permanent_idx ON public.bat_extraction_queue USING btree (vehicle_id) WHERE ((status = 'failed'::text) AND (error_kind = 'permanent'::text));
 
 CREATE INDEX bat_extraction_queue_processing_idx ON public.bat_extraction_queue USING btree (lease_expires_at) WHERE (status = 'processing'::text);
 

@@ -159,7 +159,10 @@ CREATE INDEX backfill_candidates_needs_outcome_idx
 CREATE INDEX backfill_candidates_missing_fields_idx
     ON backfill_candidates (vehicle_created_at, vehicle_id)
     WHERE missing_fields IS NOT NULL AND held_until IS NULL;
--- Holds that have ended but are not swept yet (held_until <= now()).
+-- Permanent failures: the few held-for-ever candidates that skipped_count does not count.
+CREATE INDEX IF NOT EXISTS bat_extraction_queue_permanent_idx
+    ON bat_extraction_queue (vehicle_id) WHERE status = 'failed' AND error_kind = 'permanent';
+-- Holds that have ended but are not swept yet (held_until <= now()); also counts the held.
 CREATE INDEX backfill_candidates_held_until_idx
     ON backfill_candidates (held_until) WHERE held_until IS NOT NULL;
 
@@ -690,11 +693,16 @@ BEGIN
     )
     SELECT (SELECT count(*) FROM queued)::int,
            -- the seed's "already queued": vehicles that need a backfill and whose job is pending
-           -- or processing, plus those another run queued while this one was choosing
-           ((SELECT count(*)
-               FROM backfill_candidates c
-               JOIN bat_extraction_queue q ON q.vehicle_id = c.vehicle_id
-              WHERE c.held_until = 'infinity' AND q.status IN ('pending', 'processing'))
+           -- or processing, plus those another run queued while this one was choosing. A
+           -- candidate held for ever is held by a pending, processing or permanently failed job:
+           -- counting the holds and taking off the (few) permanent failures reads two indexes
+           -- instead of joining every queued vehicle to its job.
+           ((SELECT count(*) FROM backfill_candidates c WHERE c.held_until = 'infinity')
+            - (SELECT count(*)
+                 FROM bat_extraction_queue q
+                 JOIN backfill_candidates c ON c.vehicle_id = q.vehicle_id
+                WHERE q.status = 'failed' AND q.error_kind = 'permanent'
+                  AND c.held_until = 'infinity')
             + (SELECT count(*) FROM picked) - (SELECT count(*) FROM queued))::int;
 END
 $fn$;
