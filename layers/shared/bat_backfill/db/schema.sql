@@ -366,8 +366,10 @@ CREATE FUNCTION public.bat_listing_url(p_url text) RETURNS text
     SELECT 'https://bringatrailer.com/listing/' || s[1] || '/'
       FROM regexp_match(p_url, '^\s*https?://(?:www\.)?bringatrailer\.com(?::443)?(/.*)$', 'i') AS m,
            -- the path in its own case (only scheme and host are case-insensitive)
-           regexp_match(m[1], '^/listing/([a-z0-9][a-z0-9-]{0,200})/?(?:[?#].*|\s*)$') AS s
-     WHERE length(p_url) <= 400
+           regexp_match(m[1], '^/listing/([a-z0-9][a-z0-9-]*)/?(?:[?#].*|\s*)$') AS s
+     -- the slug's bound as a length, not a {0,200} bound in the pattern: Postgres's regex
+     -- engine pays for a bounded repeat on every call (270-310 us a call against 25-40 us)
+     WHERE length(p_url) <= 400 AND length(s[1]) <= 201
 $_$;
 
 CREATE FUNCTION public.bat_queue_new_vehicles() RETURNS trigger

@@ -113,8 +113,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $fn$
     SELECT 'https://bringatrailer.com/listing/' || s[1] || '/'
       FROM regexp_match(p_url, '^\s*https?://(?:www\.)?bringatrailer\.com(?::443)?(/.*)$', 'i') AS m,
            -- the path in its own case (only scheme and host are case-insensitive)
-           regexp_match(m[1], '^/listing/([a-z0-9][a-z0-9-]{0,200})/?(?:[?#].*|\s*)$') AS s
-     WHERE length(p_url) <= 400
+           regexp_match(m[1], '^/listing/([a-z0-9][a-z0-9-]*)/?(?:[?#].*|\s*)$') AS s
+     -- the slug's bound as a length, not a {0,200} bound in the pattern: Postgres's regex
+     -- engine pays for a bounded repeat on every call (270-310 us a call against 25-40 us)
+     WHERE length(p_url) <= 400 AND length(s[1]) <= 201
 $fn$;
 
 -- The BaT listing of a vehicle row: its bat_auction_url, else a BaT listing in discovery_url.
