@@ -89,16 +89,25 @@ def test_enqueue_requeues_a_finished_job_and_leaves_a_held_one_alone(
     )
 
 
+def sent(
+    db: pg8000.native.Connection, limit: int = 10, *, now: datetime | None = None
+) -> list[Job]:
+    """What one dispatch selects, all of it then accepted by SQS and marked."""
+    jobs = queue.select_for_dispatch(db, limit, 600, now=now)
+    queue.mark_dispatched(db, jobs, 600, now=now)
+    return jobs
+
+
 def test_a_waiting_job_raised_to_high_priority_is_dispatched_again(
     db: pg8000.native.Connection,
 ) -> None:
     vid = add_vehicle(db)
     job_id = queue.enqueue(db, vid, "u", 75)
-    assert [j.id for j in queue.select_for_dispatch(db, 10, 600)] == [job_id]
+    assert [j.id for j in sent(db)] == [job_id]
     queue.enqueue(db, vid, "u", 75)  # same priority: the message already sent will do
-    assert queue.select_for_dispatch(db, 10, 600) == []
+    assert sent(db) == []
     queue.enqueue(db, vid, "u", 100)
-    (again,) = queue.select_for_dispatch(db, 10, 600)
+    (again,) = sent(db)
     assert (again.id, again.priority) == (job_id, 100)
 
 
@@ -413,17 +422,44 @@ def test_select_for_dispatch_sends_each_due_job_once_until_redispatch(
     claim_now = queue.claim_job(db, held, "w", 60)
     assert claim_now is not None
     now = db_now(db)
-    first = queue.select_for_dispatch(db, 2, 600, now=now)
+    first = sent(db, 2, now=now)
     assert [j.id for j in first] == [ids[1], ids[0]]
-    assert [j.id for j in queue.select_for_dispatch(db, 10, 600, now=now)] == [ids[2]]
-    assert queue.select_for_dispatch(db, 10, 600, now=now) == []
+    assert [j.id for j in sent(db, now=now)] == [ids[2]]
+    assert sent(db, now=now) == []
     assert row(db, ids[0])["dispatched_at"] == now
     later = now + timedelta(seconds=601)
-    assert [j.id for j in queue.select_for_dispatch(db, 10, 600, now=later)] == [
-        ids[1],
-        ids[0],
-        ids[2],
-    ]
+    assert [j.id for j in sent(db, now=later)] == [ids[1], ids[0], ids[2]]
+
+
+def test_selecting_for_dispatch_marks_nothing(db: pg8000.native.Connection) -> None:
+    ids = [add_job(db) for _ in range(3)]
+    first = queue.select_for_dispatch(db, 10, 600)
+    assert [j.id for j in queue.select_for_dispatch(db, 10, 600)] == [j.id for j in first] == ids
+    assert all(row(db, i)["dispatched_at"] is None for i in ids)
+
+
+def test_only_jobs_unchanged_since_their_selection_are_marked_dispatched(
+    db: pg8000.native.Connection,
+) -> None:
+    untouched, claimed, raised, finished, sent_elsewhere = (add_job(db) for _ in range(5))
+    selected = {j.id: j for j in queue.select_for_dispatch(db, 10, 600)}
+    # Meanwhile: claimed (and already handed back to pending), raised to priority 100,
+    # completed, and sent by another dispatcher.
+    job = queue.claim_job(db, claimed, "w", 60)
+    assert job is not None and queue.hand_back(db, job, "crashed")
+    queue.enqueue(db, str(selected[raised].vehicle_id), "u", 100)
+    done = queue.claim_job(db, finished, "w", 60)
+    assert done is not None and queue.complete(db, done)
+    queue.mark_dispatched(db, [selected[sent_elsewhere]], 600)
+    before = row(db, sent_elsewhere)["dispatched_at"]
+
+    marked = queue.mark_dispatched(db, list(selected.values()), 600)
+
+    assert marked == [untouched]
+    for job_id in (claimed, raised, finished):
+        assert row(db, job_id)["dispatched_at"] is None, job_id
+    assert row(db, sent_elsewhere)["dispatched_at"] == before
+    assert queue.mark_dispatched(db, [], 600) == []
 
 
 def test_two_dispatchers_never_send_the_same_job(db_url: str) -> None:

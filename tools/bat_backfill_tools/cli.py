@@ -132,8 +132,9 @@ def _print_json(value: Any) -> None:
 
 @contextlib.contextmanager
 def local_runtime(settings: Settings) -> Iterator[Settings]:
-    """Real AWS when queue URLs are configured, else in-process emulation; sets the
-    environment the Lambda handlers read so `invoke` runs them unchanged."""
+    """Real AWS when queue URLs are configured, else an emulated snapshot bucket and no queues
+    (nothing would receive their messages, so the orchestrator sends and marks nothing); sets
+    the environment the Lambda handlers read so `invoke` runs them unchanged."""
     from .localaws import emulated_aws, scoped_environ
 
     _database_url(settings)
@@ -141,7 +142,7 @@ def local_runtime(settings: Settings) -> Iterator[Settings]:
         if settings.high_queue_url and settings.backfill_queue_url:
             yield settings
             return
-        with emulated_aws():
+        with emulated_aws(queues=False):
             yield load_settings(dict(os.environ))
 
 

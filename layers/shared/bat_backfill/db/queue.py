@@ -191,7 +191,7 @@ def select_for_dispatch(
     now: datetime | None = None,
 ) -> list[Job]:
     """The best due pending jobs not sent to SQS (or sent more than `redispatch_after_seconds`
-    ago), marked as dispatched now; best first."""
+    ago), best first. Nothing is marked: call `mark_dispatched` with those SQS accepted."""
     rows = run_named(
         conn,
         "select_for_dispatch",
@@ -200,6 +200,29 @@ def select_for_dispatch(
         now=_check_aware(now),
     )
     return _jobs(rows)
+
+
+def mark_dispatched(
+    conn: pg8000.native.Connection,
+    jobs: Sequence[Job],
+    redispatch_after_seconds: int,
+    *,
+    now: datetime | None = None,
+) -> list[int]:
+    """Mark jobs whose messages SQS accepted as dispatched; the ids marked. A job claimed, sent
+    by another run or raised in priority since it was selected is left as it is."""
+    if not jobs:
+        return []
+    rows = run_named(
+        conn,
+        "mark_dispatched",
+        job_ids=[j.id for j in jobs],
+        lease_generations=[j.lease_generation for j in jobs],
+        priorities=[j.priority for j in jobs],
+        redispatch_after_seconds=redispatch_after_seconds,
+        now=_check_aware(now),
+    )
+    return [int(r[0]) for r in rows]
 
 
 def reset_for_redrive(
