@@ -316,6 +316,80 @@ def test_a_row_locked_without_a_lease_is_rescued_half_an_hour_after_it_was_locke
     assert (rescued["attempts"], rescued["lease_generation"]) == (2, 1)
 
 
+# ------------------------------------------------------------------ release
+
+
+def test_a_released_job_is_pending_at_once_and_its_attempt_not_counted(
+    db: pg8000.native.Connection,
+) -> None:
+    job_id = add_job(db)
+    queue.mark_dispatched(db, queue.select_for_dispatch(db, 10, 600), 600)
+    held = claim(db, "killed-worker")
+    assert queue.held_jobs(db, worker="killed-worker") == [held]
+
+    (released,) = queue.release(db, queue.held_jobs(db, job_id=job_id))
+
+    now = db_now(db)
+    after = row(db, job_id)
+    assert (after["status"], after["attempts"], after["locked_by"], after["dispatched_at"]) == (
+        "pending",
+        0,
+        None,
+        None,
+    )
+    assert after["lease_generation"] == released.lease_generation == held.lease_generation + 1
+    assert after["next_attempt_at"] <= now
+    # the old holder is fenced out; the next claim is an ordinary first attempt
+    assert not queue.complete(db, held)
+    with pytest.raises(LeaseLostError):
+        queue.assert_lease(db, Lease(held.id, held.lease_generation))
+    assert claim(db).attempts == 1
+
+
+def test_a_release_never_undoes_a_newer_claim(db: pg8000.native.Connection) -> None:
+    job_id = add_job(db)
+    claim(db, "first")
+    seen = queue.held_jobs(db, job_id=job_id)
+    later = db_now(db) + timedelta(hours=1)
+    assert queue.rescue_expired(db, now=later) == 1
+    newer = claim(db, "second", now=later)
+
+    assert queue.release(db, seen) == []
+    after = row(db, job_id)
+    assert (after["status"], after["locked_by"], after["lease_generation"]) == (
+        "processing",
+        "second",
+        newer.lease_generation,
+    )
+
+
+def test_held_jobs_are_found_by_job_vehicle_or_worker(db: pg8000.native.Connection) -> None:
+    a, b, waiting = add_job(db), add_job(db), add_job(db)
+    first = claim(db, "w1")
+    second = claim(db, "w2")
+    vehicle = row(db, b)["vehicle_id"]
+    assert {j.id for j in queue.held_jobs(db)} == {a, b} == {first.id, second.id}
+    assert [j.id for j in queue.held_jobs(db, worker="w1")] == [first.id]
+    assert [j.id for j in queue.held_jobs(db, vehicle_id=str(vehicle))] == [b]
+    assert queue.held_jobs(db, job_id=waiting) == []
+    assert queue.held_jobs(db, job_id=a, worker="w2") == []
+    assert queue.release(db, []) == []
+
+
+def test_a_release_keeps_the_attempts_the_original_system_made(
+    db: pg8000.native.Connection,
+) -> None:
+    job_id = add_job(db)
+    db.run(
+        "UPDATE bat_extraction_queue SET status = 'processing', locked_by = 'old-worker', "
+        "locked_at = now(), lease_expires_at = now() + interval '10 minutes', attempts = 3, "
+        "attempts_carried = 3 WHERE job_no = :id",
+        id=job_id,
+    )
+    (released,) = queue.release(db, queue.held_jobs(db, worker="old-worker"))
+    assert (released.status, row(db, job_id)["attempts"]) == (JobStatus.PENDING, 3)
+
+
 # ------------------------------------------------------------------ failures
 
 

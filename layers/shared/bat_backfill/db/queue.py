@@ -238,6 +238,38 @@ def reset_for_redrive(
     return len(rows)
 
 
+def held_jobs(
+    conn: pg8000.native.Connection,
+    *,
+    job_id: int | None = None,
+    vehicle_id: str | None = None,
+    worker: str | None = None,
+) -> list[Job]:
+    """Processing jobs matching every filter given, with the generation of the lease holding
+    each; `lease_expires_at` is when that lease ends (for a row the original system locked
+    without a lease, 30 minutes after it was locked)."""
+    rows = run_named(conn, "held_jobs", job_id=job_id, vehicle_id=vehicle_id, worker=worker)
+    return _jobs(rows)
+
+
+def release(
+    conn: pg8000.native.Connection, jobs: Sequence[Job], *, now: datetime | None = None
+) -> list[Job]:
+    """Put processing jobs back to pending, due now, the attempt not counted; each only while
+    the lease generation in `jobs` still holds it, so a newer claim is never undone. The old
+    holder is fenced out. The jobs released, as they are now."""
+    if not jobs:
+        return []
+    rows = run_named(
+        conn,
+        "release_jobs",
+        job_ids=[j.id for j in jobs],
+        lease_generations=[j.lease_generation for j in jobs],
+        now=_check_aware(now),
+    )
+    return _jobs(rows)
+
+
 def queue_depths(conn: pg8000.native.Connection) -> list[dict[str, Any]]:
     """Job counts as rows {status, priority, count}, by status then priority (highest first)."""
     return [

@@ -217,3 +217,46 @@ SELECT q.priority, q.status, q.reason
   FROM bat_extraction_queue q
  WHERE q.job_no = CAST(:job_id AS bigint);
 
+-- name: held_jobs
+-- purpose: Processing jobs of a job id, a vehicle and a worker (a NULL filter matches any), with the lease generation that holds each.
+SELECT q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status,
+       q.attempts - coalesce(q.attempts_carried, 0) AS attempts,
+       coalesce(q.lease_generation, 0) AS lease_generation, q.locked_by,
+       bat_lease_end(q.lease_expires_at, q.locked_at, q.updated_at) AS lease_expires_at, q.reason
+  FROM bat_extraction_queue q
+ WHERE q.status = 'processing'
+   AND (CAST(:job_id AS bigint) IS NULL OR q.job_no = CAST(:job_id AS bigint))
+   AND (CAST(:vehicle_id AS uuid) IS NULL OR q.vehicle_id = CAST(:vehicle_id AS uuid))
+   AND (CAST(:worker AS text) IS NULL OR q.locked_by = CAST(:worker AS text))
+ ORDER BY q.job_no;
+
+-- name: release_jobs
+-- purpose: Put processing jobs back to pending, due now, each only while the lease generation given still holds it; the attempt is not counted.
+-- No SKIP LOCKED: a row its holder has locked to write its results is waited for, and then
+-- re-checked, so a job that was completed meanwhile stays complete.
+WITH released AS (
+    UPDATE bat_extraction_queue q
+       SET status = 'pending',
+           -- stopped, not failed: the attempt does not count towards max attempts
+           attempts = greatest(q.attempts - 1, coalesce(q.attempts_carried, 0)),
+           -- a new generation fences out the old holder: its late writes are refused
+           lease_generation = coalesce(q.lease_generation, 0) + 1,
+           next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
+           -- the holder's SQS message may be gone with it: the next run sends a new one
+           dispatched_at = NULL,
+           locked_at = NULL,
+           locked_by = NULL,
+           lease_expires_at = NULL
+      FROM unnest(CAST(:job_ids AS bigint[]), CAST(:lease_generations AS bigint[]))
+           AS held(job_no, lease_generation)
+     WHERE q.job_no = held.job_no
+       AND q.status = 'processing'
+       -- a newer claim (after a rescue or a takeover) is never undone
+       AND coalesce(q.lease_generation, 0) = held.lease_generation
+    RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status,
+              q.attempts - coalesce(q.attempts_carried, 0) AS attempts,
+              coalesce(q.lease_generation, 0) AS lease_generation, q.locked_by,
+              q.lease_expires_at, q.reason
+)
+-- the queue trigger keeps a row the original system's workers hold under a live lock
+SELECT * FROM released WHERE status = 'pending' ORDER BY id;
