@@ -85,7 +85,7 @@ def test_release_by_vehicle(db, db_url, capsys):
     job_id = add_job(db, 5)
     claim(db, "w")
     vid = "00000000-0000-4000-8000-000000000005"
-    code, out, _ = run(capsys, "release", "--vehicle", vid, "--database-url", db_url)
+    code, out, _ = run(capsys, "--database-url", db_url, "release", "--vehicle", vid)
     assert code == 0 and f"released job {job_id}" in out
     assert row(db, job_id)["status"] == "pending"
 

@@ -49,6 +49,8 @@ RELEASE_EXITS_HELP = """exit status:
   2  bad input or configuration (no such job, not a vehicle id)
   3  Postgres cannot be reached"""
 
+GLOBAL_OPTIONS_HELP = """--config, --database-url and --debug go before or after the command."""
+
 
 class CommandError(Exception):
     """A clear, one-line reason the command could not run (exit status 2)."""
@@ -168,6 +170,7 @@ def local_runtime(settings: Settings) -> Iterator[Settings]:
     _database_url(settings)
     with scoped_environ(settings_environment(settings)):
         if settings.high_queue_url and settings.backfill_queue_url:
+            check_aws()
             yield settings
             return
         with emulated_aws(queues=False):
@@ -182,6 +185,15 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         if value is not None:
             out[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
+
+
+def check_aws() -> None:
+    """One line (exit 2) before any work when AWS has no region or no credentials."""
+    import boto3
+
+    from bat_backfill.aws import check_configuration
+
+    check_configuration(boto3.session.Session())
 
 
 @contextlib.contextmanager
@@ -520,6 +532,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             "redrive needs the real queues: set DLQ_URL, HIGH_QUEUE_URL and BACKFILL_QUEUE_URL "
             "(the stack outputs)"
         )
+    check_aws()
     services = _services(settings)
     _print_json(redrive(services).to_dict())
     return 0
@@ -556,6 +569,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = collect_status(_connect(settings))
     data["dlq"] = None
     if settings.dlq_url:
+        check_aws()
         import boto3
 
         from bat_backfill.aws import queue_depth
@@ -598,6 +612,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
+def add_global_options(
+    parser: argparse.ArgumentParser,
+    *,
+    top: bool,
+    db: bool = True,
+    db_help: str = "postgresql:// URL (default: DATABASE_URL)",
+) -> None:
+    """--config, --debug and --database-url, on the main parser and on every command, so they
+    work before or after the command's name. A command's copies have no default (SUPPRESS):
+    otherwise its parser would overwrite a value given before the command with None."""
+    absent: Any = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config", default=absent, help="TOML settings file (default ./bat-backfill.toml)"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print the traceback behind an error message",
+    )
+    if db:
+        parser.add_argument("--database-url", default=absent, help=db_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -607,12 +645,13 @@ def build_parser() -> argparse.ArgumentParser:
         installed = "unknown"
     parser = argparse.ArgumentParser(
         prog="bat-backfill",
-        description="Find, re-extract and repair Bring a Trailer vehicles in Postgres.",
+        description="Find, re-extract and repair Bring a Trailer vehicles in Postgres.\n\n"
+        + GLOBAL_OPTIONS_HELP,
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed}")
-    parser.add_argument("--config", help="TOML settings file (default ./bat-backfill.toml)")
+    add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -631,8 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=exits,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if db:
-            p.add_argument("--database-url", help=db_help)
+        add_global_options(p, top=False, db=db, db_help=db_help)
         return p
 
     p = add(
@@ -741,29 +779,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def explain_failure(exc: Exception) -> tuple[int, str] | None:
+    """(exit status, one line) for an expected failure; None for a bug (its traceback shows)."""
+    if isinstance(exc, CommandError):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, UnreachableError):
+        return EXIT_UNREACHABLE, str(exc)
+    from bat_backfill.db.connect import ConnectionFailedError, ServerError
+    from bat_backfill.errors import AwsError
+
+    from .localpg import LocalPostgresError
+
+    if isinstance(exc, ServerError):
+        return EXIT_USAGE, _explain_database_error(exc)
+    if isinstance(exc, ConnectionFailedError):
+        return EXIT_UNREACHABLE, f"lost the database: {exc}"
+    if type(exc).__module__.startswith("botocore."):
+        from bat_backfill.aws import explain_aws_error
+
+        exc = explain_aws_error(exc)
+    if isinstance(exc, AwsError):
+        return (EXIT_UNREACHABLE if exc.unreachable else EXIT_USAGE), str(exc)
+    if isinstance(exc, LocalPostgresError):
+        return EXIT_UNREACHABLE, str(exc)
+    return None
+
+
+def print_traceback(exc: BaseException) -> None:
+    """The whole chain, including causes a one-line message hid with `raise ... from None`."""
+    import traceback
+
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in reversed(chain):
+        traceback.print_exception(type(item), item, item.__traceback__, chain=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except CommandError as exc:
-        print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UnreachableError as exc:
-        print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except Exception as exc:
-        from bat_backfill.db.connect import ConnectionFailedError, ServerError
-
-        if isinstance(exc, ServerError):
-            print(f"bat-backfill {args.command}: {_explain_database_error(exc)}", file=sys.stderr)
-            return EXIT_USAGE
-        if isinstance(exc, ConnectionFailedError):
-            print(f"bat-backfill {args.command}: lost the database: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        raise
     except KeyboardInterrupt as stopped:
         return 128 + (stopped.signum if isinstance(stopped, SignalStopError) else signal.SIGINT)
+    except Exception as exc:
+        explained = explain_failure(exc)
+        if explained is None:
+            raise
+        code, message = explained
+        print(f"bat-backfill {args.command}: {message}", file=sys.stderr)
+        if args.debug:
+            print_traceback(exc)
+        return code
 
 
 if __name__ == "__main__":

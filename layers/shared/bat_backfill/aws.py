@@ -23,6 +23,7 @@ from .contracts import JobMessage
 from .errors import AwsError
 
 if TYPE_CHECKING:
+    from boto3.session import Session
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
@@ -31,7 +32,8 @@ SNAPSHOT_PREFIX = "listings/"
 SQS_BATCH_MAX = 10  # SendMessageBatch takes at most ten entries
 
 
-NO_REGION = "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
+# boto3 reads AWS_DEFAULT_REGION; AWS_REGION (which Lambda also sets) is not read by it.
+NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or region in your AWS profile)"
 NO_CREDENTIALS = (
     "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
     "or run where a role provides them"
@@ -89,6 +91,20 @@ def load_snapshot(s3: S3Client, bucket: str, key: str) -> str | None:
             return None
         raise
     return gzip.decompress(body).decode("utf-8")
+
+
+def check_configuration(session: Session) -> None:
+    """Raise AwsError unless `session` has a region and credentials: a command that will use
+    AWS says so in one line before it does any work, not in a traceback halfway through."""
+    try:
+        region = session.region_name
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+        raise explain_aws_error(exc) from exc
+    if not region:
+        raise AwsError(NO_REGION)
+    if credentials is None:
+        raise AwsError(NO_CREDENTIALS)
 
 
 def send_job_batch(
