@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from typing import Any
 
+import boto3
 import pytest
 from bat_backfill_tools.cli import main
+from bat_backfill_tools.localaws import REGION
+from botocore.stub import Stubber
 
+from bat_backfill.errors import AwsError
 from bat_backfill.orchestrate import dispatch
-from tests.functional.support import CAYMAN, CAYMAN_ID, add_job, add_vehicle, job_row
+from tests.functional.support import CAYMAN, CAYMAN_ID, add_job, add_vehicle, drain, job_row
 
 GONE = "https://bringatrailer.com/listing/1999-gone-page-1/"
 GONE_ID = "0b6f6c1e-5c1a-4f4e-9a43-3f1f6d0c9a09"
@@ -53,6 +59,115 @@ def test_jobs_sqs_did_not_accept_are_not_marked_dispatched(db, services):
     with pytest.raises(Exception, match=r"QueueDoesNotExist|does not exist"):
         dispatch(services, other_requests=0)
     assert job_row(db, job)["dispatched_at"] is None
+
+
+def _backfills(db, count: int) -> list[int]:
+    jobs = []
+    for i in range(count):
+        vid = f"00000000-0000-4000-8000-{i:012d}"
+        url = f"https://bringatrailer.com/listing/car-{i}/"
+        add_vehicle(db, vid, url)
+        jobs.append(add_job(db, vid, url, 75))
+    return jobs
+
+
+def _sqs_without_credentials(monkeypatch, tmp_path) -> Any:
+    """A real SQS client on a machine with no AWS credentials anywhere (and no network)."""
+    import boto3
+
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return boto3.session.Session().client("sqs", region_name=REGION)
+
+
+def _dispatched(db, jobs: list[int]) -> list[int]:
+    return [j for j in jobs if job_row(db, j)["dispatched_at"] is not None]
+
+
+def test_a_send_without_credentials_marks_nothing_and_the_next_run_sends_them(
+    db, aws, services, monkeypatch, tmp_path
+):
+    jobs = _backfills(db, 3)
+    working = services.sqs
+    services.sqs = _sqs_without_credentials(monkeypatch, tmp_path)
+    with pytest.raises(AwsError, match="no AWS credentials"):
+        dispatch(services, other_requests=0)
+    assert _dispatched(db, jobs) == []
+
+    services.sqs = working
+    report = dispatch(services, other_requests=0)
+    assert (report["dispatched"], report["in_flight"]) == (3, 0)
+    assert _dispatched(db, jobs) == jobs
+    sent = drain(aws.sqs, aws.backfill_queue_url)
+    assert sorted(json.loads(m["Body"])["job_id"] for m in sent) == jobs
+
+
+def test_only_the_entries_sqs_accepted_are_marked_dispatched(db, aws, services):
+    first, refused, third = _backfills(db, 3)
+    stubbed = boto3.client("sqs", region_name=REGION)
+    entry = {"MessageId": "m", "MD5OfMessageBody": "0" * 32}
+    with Stubber(stubbed) as sqs:
+        sqs.add_response(
+            "send_message_batch",
+            {
+                "Successful": [{"Id": str(first), **entry}, {"Id": str(third), **entry}],
+                "Failed": [{"Id": str(refused), "SenderFault": False, "Code": "InternalError"}],
+            },
+        )
+        services.sqs = stubbed
+        report = dispatch(services, other_requests=0)
+        sqs.assert_no_pending_responses()
+    assert (report["dispatched"], report["not_sent"]) == (2, 1)
+    assert _dispatched(db, [first, refused, third]) == [first, third]
+
+    services.sqs = aws.sqs
+    assert dispatch(services, other_requests=0)["dispatched"] == 1
+    assert [json.loads(m["Body"])["job_id"] for m in drain(aws.sqs, aws.backfill_queue_url)] == [
+        refused
+    ]
+
+
+def test_a_failed_batch_keeps_the_marks_of_the_batches_sqs_took_before_it(db, services):
+    jobs = _backfills(db, 12)  # two batches: ten, then two
+    stubbed = boto3.client("sqs", region_name=REGION)
+    entry = {"MessageId": "m", "MD5OfMessageBody": "0" * 32}
+    with Stubber(stubbed) as sqs:
+        sqs.add_response(
+            "send_message_batch",
+            {"Successful": [{"Id": str(j), **entry} for j in jobs[:10]], "Failed": []},
+        )
+        sqs.add_client_error("send_message_batch", "ServiceUnavailable", http_status_code=503)
+        services.sqs = stubbed
+        with pytest.raises(AwsError, match="ServiceUnavailable"):
+            dispatch(services, other_requests=0)
+    assert _dispatched(db, jobs) == jobs[:10]
+
+
+def test_a_local_tick_without_queues_marks_nothing_and_process_runs_the_jobs(
+    db, db_url, lambda_env, monkeypatch, capsys
+):
+    for key in ("HIGH_QUEUE_URL", "BACKFILL_QUEUE_URL", "DLQ_URL", "SNAPSHOT_BUCKET"):
+        monkeypatch.delenv(key, raising=False)
+    add_vehicle(db, CAYMAN_ID, CAYMAN)
+    job = add_job(db, CAYMAN_ID, CAYMAN)
+    assert main(["tick", "--no-discovery"]) == 0
+    step = json.loads(capsys.readouterr().out)["steps"]["dispatch"]
+    assert (step["dispatched"], step["due"]) == (0, 1)
+    assert "nothing sent or marked" in step["note"]
+    assert job_row(db, job)["dispatched_at"] is None
+    assert main(["process"]) == 0
+    assert job_row(db, job)["status"] == "complete"
 
 
 def test_an_unreachable_database_exits_3_in_one_line_without_the_password(capsys):

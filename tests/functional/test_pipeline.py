@@ -50,7 +50,7 @@ def two_jobs(db: Any) -> tuple[int, int]:
 def test_one_failing_record_is_reported_alone(db, aws, services):
     high, backfill = two_jobs(db)
     for job_id in (high, backfill):
-        awsio.send_jobs(aws.sqs, aws.backfill_queue_url, [message(job_id, "v", "u", 75)])
+        awsio.send_job_batch(aws.sqs, aws.backfill_queue_url, [message(job_id, "v", "u", 75)])
     aws.sqs.send_message(QueueUrl=aws.backfill_queue_url, MessageBody='{"not": "a job"}')
     messages = drain(aws.sqs, aws.backfill_queue_url)
     poison = next(m["MessageId"] for m in messages if "not" in m["Body"])
@@ -169,7 +169,7 @@ def test_poison_message_reaches_the_dlq_and_redrive_brings_it_back_to_complete(
 ):
     high, _ = two_jobs(db)
     db.run("UPDATE bat_extraction_queue SET dispatched_at = now() WHERE job_no = :id", id=high)
-    awsio.send_jobs(aws.sqs, aws.high_queue_url, [message(high, FERRARI_ID, FERRARI, 100)])
+    awsio.send_job_batch(aws.sqs, aws.high_queue_url, [message(high, FERRARI_ID, FERRARI, 100)])
     # Every delivery crashes the processor: its database cannot be reached.
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     for _ in range(5):
@@ -267,7 +267,7 @@ def test_a_fresh_snapshot_is_reused_instead_of_fetching_again(db, aws, services,
 
 def test_records_are_handed_back_untouched_when_the_timeout_is_near(db, aws, services):
     high, backfill = two_jobs(db)
-    awsio.send_jobs(
+    awsio.send_job_batch(
         aws.sqs,
         aws.backfill_queue_url,
         [message(j, "v", "u", 75) for j in (high, backfill)],

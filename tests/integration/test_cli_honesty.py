@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
-from bat_backfill_tools.cli import main
+from bat_backfill_tools.cli import build_parser, main
 
 URL = "https://bringatrailer.com/listing/1995-porsche-993-carrera-7/"
 
@@ -161,3 +164,147 @@ def test_demo_runs_on_an_empty_database_and_again_on_its_own(empty_db_url, capsy
                              "--json")  # fmt: skip
         assert code == 0, err
         assert json.loads(out.strip().splitlines()[-1])["totals"]["handled"] == int(count)
+
+
+# -- options before or after the command ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config", "x.toml", "--debug", "--database-url", "postgresql://h/d", "status"],
+        ["status", "--config", "x.toml", "--debug", "--database-url", "postgresql://h/d"],
+        ["--config", "x.toml", "status", "--debug", "--database-url", "postgresql://h/d"],
+    ],
+)
+def test_global_options_go_before_or_after_the_command(argv):
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.config, args.debug, args.database_url) == (
+        "status",
+        "x.toml",
+        True,
+        "postgresql://h/d",
+    )
+
+
+def test_global_options_default_when_absent_in_both_places():
+    args = build_parser().parse_args(["status"])
+    assert (args.config, args.debug, args.database_url) == (None, False, None)
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_config_works_before_or_after_the_command(db_url, capsys, tmp_path, before):
+    config = tmp_path / "ops.toml"
+    config.write_text(f'[bat-backfill]\ndatabase_url = "{db_url}"\n')
+    argv = ["--config", str(config), "status"] if before else ["status", "--config", str(config)]
+    code, out, err = run(capsys, *argv, "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["queue_by_priority"] == []  # read from the database the file names
+
+
+@pytest.mark.parametrize("argv", [["--debug", "status"], ["status", "--debug"]])
+def test_debug_adds_the_traceback_to_the_one_line(empty_db_url, capsys, argv):
+    code, _, plain = run(capsys, "status", "--database-url", empty_db_url)
+    assert code == 2 and plain.count("\n") == 1 and "Traceback" not in plain
+    code, _, debug = run(capsys, *argv, "--database-url", empty_db_url)
+    assert code == 2
+    assert debug.startswith(plain) and "Traceback (most recent call last)" in debug
+    # the driver's error the one line explained, not only the command's own frames
+    assert "42P01" in debug
+
+
+# -- AWS without a region or credentials ------------------------------------------------------
+
+QUEUES = {
+    "HIGH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bat-backfill-high",
+    "BACKFILL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bat-backfill-backfill",
+    "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bat-backfill-dlq",
+}
+AWS_COMMANDS = [
+    ["tick", "--no-discovery"],
+    ["process"],
+    ["redrive"],
+    ["status"],
+    ["invoke", "orchestrator", "--event", "events/orchestrator.scheduled.json"],
+]
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path):
+    """Real queues configured, on a machine with no AWS configuration at all (and no network:
+    the instance metadata service is never asked)."""
+    for key in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for key, value in QUEUES.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.mark.parametrize("command", AWS_COMMANDS, ids=lambda c: c[0])
+def test_no_aws_region_is_one_line_exit_2(db, db_url, capsys, no_aws, command):
+    code, out, err = run(capsys, *command, "--database-url", db_url)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"bat-backfill {command[0]}: no AWS region: set AWS_DEFAULT_REGION "
+        "(or region in your AWS profile)\n"
+    )
+
+
+@pytest.mark.parametrize("command", AWS_COMMANDS, ids=lambda c: c[0])
+def test_no_aws_credentials_is_one_line_exit_2(db, db_url, capsys, no_aws, monkeypatch, command):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    code, out, err = run(capsys, *command, "--database-url", db_url)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"bat-backfill {command[0]}: no AWS credentials: set AWS_PROFILE")
+    assert err.count("\n") == 1
+    assert db.run("SELECT count(*) FROM orchestrator_runs") == [[0]]  # no work was started
+
+
+def test_half_a_credential_is_named_without_printing_it(db_url, capsys, no_aws, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID0001")
+    code, out, err = run(capsys, "tick", "--database-url", db_url)
+    assert (code, out) == (2, "")
+    assert "no AWS credentials" in err and "AKIAEXAMPLE" not in err
+    assert err.count("\n") == 1
+
+
+# -- the demo's own Postgres cannot start ---------------------------------------------------
+
+
+def test_a_demo_postgres_that_cannot_start_says_where_its_log_is(capsys, monkeypatch):
+    from bat_backfill_tools.localpg import LocalPostgres, LocalPostgresError, free_port
+
+    # The postgres system user must reach the folder (pytest's tmp_path is private to root).
+    root = Path(tempfile.mkdtemp(prefix="bat-backfill-demo-")).resolve()
+    os.chmod(root, 0o755)
+    try:
+        cluster = LocalPostgres(root=root / ".demo" / "pg", port=free_port())
+        try:
+            cluster.init()
+        except LocalPostgresError as exc:
+            pytest.skip(f"no Postgres server binaries: {exc}")
+        (cluster.root / "port").write_text(str(cluster.port))
+        with (cluster.data / "postgresql.conf").open("a") as conf:
+            conf.write("\nshared_buffers = 'plenty'\n")  # a hand edit gone wrong
+        monkeypatch.chdir(root)
+        code, out, err = run(capsys, "demo", "--vehicles", "1")
+        assert (code, out) == (3, "")
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith("bat-backfill demo: Postgres in ")
+        assert "did not start (FATAL: configuration file" in err
+        assert err.rstrip().endswith(f"its log: {cluster.log}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -89,16 +89,25 @@ def test_enqueue_requeues_a_finished_job_and_leaves_a_held_one_alone(
     )
 
 
+def sent(
+    db: pg8000.native.Connection, limit: int = 10, *, now: datetime | None = None
+) -> list[Job]:
+    """What one dispatch selects, all of it then accepted by SQS and marked."""
+    jobs = queue.select_for_dispatch(db, limit, 600, now=now)
+    queue.mark_dispatched(db, jobs, 600, now=now)
+    return jobs
+
+
 def test_a_waiting_job_raised_to_high_priority_is_dispatched_again(
     db: pg8000.native.Connection,
 ) -> None:
     vid = add_vehicle(db)
     job_id = queue.enqueue(db, vid, "u", 75)
-    assert [j.id for j in queue.select_for_dispatch(db, 10, 600)] == [job_id]
+    assert [j.id for j in sent(db)] == [job_id]
     queue.enqueue(db, vid, "u", 75)  # same priority: the message already sent will do
-    assert queue.select_for_dispatch(db, 10, 600) == []
+    assert sent(db) == []
     queue.enqueue(db, vid, "u", 100)
-    (again,) = queue.select_for_dispatch(db, 10, 600)
+    (again,) = sent(db)
     assert (again.id, again.priority) == (job_id, 100)
 
 
@@ -307,6 +316,80 @@ def test_a_row_locked_without_a_lease_is_rescued_half_an_hour_after_it_was_locke
     assert (rescued["attempts"], rescued["lease_generation"]) == (2, 1)
 
 
+# ------------------------------------------------------------------ release
+
+
+def test_a_released_job_is_pending_at_once_and_its_attempt_not_counted(
+    db: pg8000.native.Connection,
+) -> None:
+    job_id = add_job(db)
+    queue.mark_dispatched(db, queue.select_for_dispatch(db, 10, 600), 600)
+    held = claim(db, "killed-worker")
+    assert queue.held_jobs(db, worker="killed-worker") == [held]
+
+    (released,) = queue.release(db, queue.held_jobs(db, job_id=job_id))
+
+    now = db_now(db)
+    after = row(db, job_id)
+    assert (after["status"], after["attempts"], after["locked_by"], after["dispatched_at"]) == (
+        "pending",
+        0,
+        None,
+        None,
+    )
+    assert after["lease_generation"] == released.lease_generation == held.lease_generation + 1
+    assert after["next_attempt_at"] <= now
+    # the old holder is fenced out; the next claim is an ordinary first attempt
+    assert not queue.complete(db, held)
+    with pytest.raises(LeaseLostError):
+        queue.assert_lease(db, Lease(held.id, held.lease_generation))
+    assert claim(db).attempts == 1
+
+
+def test_a_release_never_undoes_a_newer_claim(db: pg8000.native.Connection) -> None:
+    job_id = add_job(db)
+    claim(db, "first")
+    seen = queue.held_jobs(db, job_id=job_id)
+    later = db_now(db) + timedelta(hours=1)
+    assert queue.rescue_expired(db, now=later) == 1
+    newer = claim(db, "second", now=later)
+
+    assert queue.release(db, seen) == []
+    after = row(db, job_id)
+    assert (after["status"], after["locked_by"], after["lease_generation"]) == (
+        "processing",
+        "second",
+        newer.lease_generation,
+    )
+
+
+def test_held_jobs_are_found_by_job_vehicle_or_worker(db: pg8000.native.Connection) -> None:
+    a, b, waiting = add_job(db), add_job(db), add_job(db)
+    first = claim(db, "w1")
+    second = claim(db, "w2")
+    vehicle = row(db, b)["vehicle_id"]
+    assert {j.id for j in queue.held_jobs(db)} == {a, b} == {first.id, second.id}
+    assert [j.id for j in queue.held_jobs(db, worker="w1")] == [first.id]
+    assert [j.id for j in queue.held_jobs(db, vehicle_id=str(vehicle))] == [b]
+    assert queue.held_jobs(db, job_id=waiting) == []
+    assert queue.held_jobs(db, job_id=a, worker="w2") == []
+    assert queue.release(db, []) == []
+
+
+def test_a_release_keeps_the_attempts_the_original_system_made(
+    db: pg8000.native.Connection,
+) -> None:
+    job_id = add_job(db)
+    db.run(
+        "UPDATE bat_extraction_queue SET status = 'processing', locked_by = 'old-worker', "
+        "locked_at = now(), lease_expires_at = now() + interval '10 minutes', attempts = 3, "
+        "attempts_carried = 3 WHERE job_no = :id",
+        id=job_id,
+    )
+    (released,) = queue.release(db, queue.held_jobs(db, worker="old-worker"))
+    assert (released.status, row(db, job_id)["attempts"]) == (JobStatus.PENDING, 3)
+
+
 # ------------------------------------------------------------------ failures
 
 
@@ -413,17 +496,44 @@ def test_select_for_dispatch_sends_each_due_job_once_until_redispatch(
     claim_now = queue.claim_job(db, held, "w", 60)
     assert claim_now is not None
     now = db_now(db)
-    first = queue.select_for_dispatch(db, 2, 600, now=now)
+    first = sent(db, 2, now=now)
     assert [j.id for j in first] == [ids[1], ids[0]]
-    assert [j.id for j in queue.select_for_dispatch(db, 10, 600, now=now)] == [ids[2]]
-    assert queue.select_for_dispatch(db, 10, 600, now=now) == []
+    assert [j.id for j in sent(db, now=now)] == [ids[2]]
+    assert sent(db, now=now) == []
     assert row(db, ids[0])["dispatched_at"] == now
     later = now + timedelta(seconds=601)
-    assert [j.id for j in queue.select_for_dispatch(db, 10, 600, now=later)] == [
-        ids[1],
-        ids[0],
-        ids[2],
-    ]
+    assert [j.id for j in sent(db, now=later)] == [ids[1], ids[0], ids[2]]
+
+
+def test_selecting_for_dispatch_marks_nothing(db: pg8000.native.Connection) -> None:
+    ids = [add_job(db) for _ in range(3)]
+    first = queue.select_for_dispatch(db, 10, 600)
+    assert [j.id for j in queue.select_for_dispatch(db, 10, 600)] == [j.id for j in first] == ids
+    assert all(row(db, i)["dispatched_at"] is None for i in ids)
+
+
+def test_only_jobs_unchanged_since_their_selection_are_marked_dispatched(
+    db: pg8000.native.Connection,
+) -> None:
+    untouched, claimed, raised, finished, sent_elsewhere = (add_job(db) for _ in range(5))
+    selected = {j.id: j for j in queue.select_for_dispatch(db, 10, 600)}
+    # Meanwhile: claimed (and already handed back to pending), raised to priority 100,
+    # completed, and sent by another dispatcher.
+    job = queue.claim_job(db, claimed, "w", 60)
+    assert job is not None and queue.hand_back(db, job, "crashed")
+    queue.enqueue(db, str(selected[raised].vehicle_id), "u", 100)
+    done = queue.claim_job(db, finished, "w", 60)
+    assert done is not None and queue.complete(db, done)
+    queue.mark_dispatched(db, [selected[sent_elsewhere]], 600)
+    before = row(db, sent_elsewhere)["dispatched_at"]
+
+    marked = queue.mark_dispatched(db, list(selected.values()), 600)
+
+    assert marked == [untouched]
+    for job_id in (claimed, raised, finished):
+        assert row(db, job_id)["dispatched_at"] is None, job_id
+    assert row(db, sent_elsewhere)["dispatched_at"] == before
+    assert queue.mark_dispatched(db, [], 600) == []
 
 
 def test_two_dispatchers_never_send_the_same_job(db_url: str) -> None:

@@ -546,7 +546,15 @@ def test_claims_and_dispatch_marks_do_not_fire_the_hold_trigger(
         rows: list[list[Any]] = db.run("EXPLAIN (ANALYZE, COSTS OFF) " + query(name), **params)
         return rows
 
-    plan = explained("select_for_dispatch", now=None, limit=10, redispatch_after_seconds=600)
+    (selected,) = queue.select_for_dispatch(db, 10, 600)
+    plan = explained(
+        "mark_dispatched",
+        now=None,
+        job_ids=[selected.id],
+        lease_generations=[selected.lease_generation],
+        priorities=[selected.priority],
+        redispatch_after_seconds=600,
+    )
     assert trigger_calls(plan, trigger) == 0
     plan = explained("claim_next", now=None, worker="w", lease_seconds=60)
     assert trigger_calls(plan, trigger) == 0

@@ -6,13 +6,17 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import tomllib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from bat_backfill.settings import SETTINGS, Settings, SettingsError, load_settings
@@ -28,7 +32,24 @@ EXIT_CODES_HELP = """exit status:
   0  all good
   1  some jobs failed or a run was partial
   2  bad input or configuration
-  3  a dependency (Postgres, AWS, BaT) cannot be reached"""
+  3  a dependency (Postgres, AWS, BaT) cannot be reached
+  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM"""
+
+PROCESS_EXITS_HELP = """exit status:
+  0  every job claimed completed (or none was due)
+  1  some jobs failed or were put back for a retry
+  2  bad input or configuration
+  3  a dependency (Postgres, AWS, BaT) cannot be reached
+  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM: the jobs it held were released first
+            (pending again, due now, the attempt not counted); a second signal stops at once"""
+
+RELEASE_EXITS_HELP = """exit status:
+  0  every matching job was released, or none was processing
+  1  some were not released: completed or claimed again since they were read
+  2  bad input or configuration (no such job, not a vehicle id)
+  3  Postgres cannot be reached"""
+
+GLOBAL_OPTIONS_HELP = """--config, --database-url and --debug go before or after the command."""
 
 
 class CommandError(Exception):
@@ -37,6 +58,15 @@ class CommandError(Exception):
 
 class UnreachableError(Exception):
     """A dependency cannot be reached (exit status 3); the message says which and where."""
+
+
+class SignalStopError(KeyboardInterrupt):
+    """SIGINT or SIGTERM asked the command to stop (a KeyboardInterrupt, so no `except
+    Exception` swallows it); `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def _server_error(exc: Exception) -> tuple[str | None, str]:
@@ -132,16 +162,18 @@ def _print_json(value: Any) -> None:
 
 @contextlib.contextmanager
 def local_runtime(settings: Settings) -> Iterator[Settings]:
-    """Real AWS when queue URLs are configured, else in-process emulation; sets the
-    environment the Lambda handlers read so `invoke` runs them unchanged."""
+    """Real AWS when queue URLs are configured, else an emulated snapshot bucket and no queues
+    (nothing would receive their messages, so the orchestrator sends and marks nothing); sets
+    the environment the Lambda handlers read so `invoke` runs them unchanged."""
     from .localaws import emulated_aws, scoped_environ
 
     _database_url(settings)
     with scoped_environ(settings_environment(settings)):
         if settings.high_queue_url and settings.backfill_queue_url:
+            check_aws()
             yield settings
             return
-        with emulated_aws():
+        with emulated_aws(queues=False):
             yield load_settings(dict(os.environ))
 
 
@@ -153,6 +185,37 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         if value is not None:
             out[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
+
+
+def check_aws() -> None:
+    """One line (exit 2) before any work when AWS has no region or no credentials."""
+    import boto3
+
+    from bat_backfill.aws import check_configuration
+
+    check_configuration(boto3.session.Session())
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM end the block with SignalStopError, so the caller can clean up
+    (SIGTERM would otherwise end the process at once). Once one has arrived the usual handlers
+    are back: a second signal stops the clean-up too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise SignalStopError(signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _services(settings: Settings) -> Any:
@@ -354,7 +417,12 @@ def cmd_process(args: argparse.Namespace) -> int:
     with local_runtime(settings):
         services = _services(settings)
         started = time.monotonic()
-        reports = force_process(services, build_extractors(services), request).jobs
+        try:
+            with stop_on_signals():
+                reports = force_process(services, build_extractors(services), request).jobs
+        except KeyboardInterrupt as stopped:
+            signum = stopped.signum if isinstance(stopped, SignalStopError) else signal.SIGINT
+            return _release_on_stop(services, signum)
     for r in reports:
         line = f"job {r.job_id}: {r.status}"
         if r.error:
@@ -374,6 +442,87 @@ def cmd_process(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if any(r.status in unfinished for r in reports) else EXIT_OK
 
 
+def _release_on_stop(services: Any, signum: int) -> int:
+    """`process` was stopped: its jobs go back to pending now, not when their lease ends."""
+    from bat_backfill.process import release_claims
+
+    name = signal.Signals(signum).name
+    try:
+        released = release_claims(services)
+    except Exception as exc:
+        print(
+            f"bat-backfill process: stopped by {name}; could not release its jobs "
+            f"({type(exc).__name__}): they are rescued when their lease ends, or run "
+            f"bat-backfill release --worker {services.worker_id}",
+            file=sys.stderr,
+        )
+        return 128 + signum
+    if released:
+        ids = ", ".join(str(job.id) for job in released)
+        print(
+            f"bat-backfill process: stopped by {name}; released job {ids}: pending again, "
+            "due now, the attempt not counted",
+            file=sys.stderr,
+        )
+    else:
+        print(f"bat-backfill process: stopped by {name}; it held no job", file=sys.stderr)
+    return 128 + signum
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from bat_backfill.db import queue as jobqueue
+
+    vehicle_id: str | None = None
+    if args.job is not None and args.job < 1:
+        raise CommandError(f"--job must be a job number (1 or more), got {args.job}")
+    if args.vehicle is not None:
+        try:
+            vehicle_id = str(uuid.UUID(args.vehicle))
+        except ValueError:
+            raise CommandError(f"--vehicle: not a vehicle id: {args.vehicle!r}") from None
+    if args.worker is not None and not args.worker.strip():
+        raise CommandError("--worker must name a worker (the queue row's locked_by)")
+    what = (
+        f"job {args.job}"
+        if args.job is not None
+        else f"vehicle {vehicle_id}"
+        if vehicle_id is not None
+        else f"worker {args.worker}"
+    )
+    conn = _connect(resolve_settings(args))
+    held = jobqueue.held_jobs(conn, job_id=args.job, vehicle_id=vehicle_id, worker=args.worker)
+    if not held:
+        if args.job is not None:
+            summary = jobqueue.job_summary(conn, args.job)
+            if summary is None:
+                raise CommandError(f"no job {args.job}")
+            print(f"nothing to release: job {args.job} is {summary['status']}, not processing")
+        else:
+            print(f"nothing to release: no processing job of {what}")
+        return EXIT_OK
+    released = {job.id for job in jobqueue.release(conn, held)}
+    now = datetime.now(UTC)
+    for job in held:
+        if job.id not in released:
+            print(
+                f"job {job.id} not released: it was completed or claimed again since it was read",
+                file=sys.stderr,
+            )
+            continue
+        line = (
+            f"released job {job.id}: vehicle {job.vehicle_id} {job.bat_url}, held by "
+            f"{job.locked_by or 'an unnamed worker'} (lease generation {job.lease_generation}); "
+            "pending again, due now, the attempt not counted"
+        )
+        if job.lease_expires_at is not None and job.lease_expires_at > now:
+            left = int((job.lease_expires_at - now).total_seconds())
+            line += (
+                f"; its lease had {left} s left: if that worker still runs, its results are refused"
+            )
+        print(line)
+    return EXIT_OK if len(released) == len(held) else EXIT_PARTIAL
+
+
 def cmd_redrive(args: argparse.Namespace) -> int:
     from bat_backfill.redrive import redrive
 
@@ -383,6 +532,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             "redrive needs the real queues: set DLQ_URL, HIGH_QUEUE_URL and BACKFILL_QUEUE_URL "
             "(the stack outputs)"
         )
+    check_aws()
     services = _services(settings)
     _print_json(redrive(services).to_dict())
     return 0
@@ -419,6 +569,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = collect_status(_connect(settings))
     data["dlq"] = None
     if settings.dlq_url:
+        check_aws()
         import boto3
 
         from bat_backfill.aws import queue_depth
@@ -461,6 +612,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
+def add_global_options(
+    parser: argparse.ArgumentParser,
+    *,
+    top: bool,
+    db: bool = True,
+    db_help: str = "postgresql:// URL (default: DATABASE_URL)",
+) -> None:
+    """--config, --debug and --database-url, on the main parser and on every command, so they
+    work before or after the command's name. A command's copies have no default (SUPPRESS):
+    otherwise its parser would overwrite a value given before the command with None."""
+    absent: Any = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config", default=absent, help="TOML settings file (default ./bat-backfill.toml)"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print the traceback behind an error message",
+    )
+    if db:
+        parser.add_argument("--database-url", default=absent, help=db_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -470,12 +645,13 @@ def build_parser() -> argparse.ArgumentParser:
         installed = "unknown"
     parser = argparse.ArgumentParser(
         prog="bat-backfill",
-        description="Find, re-extract and repair Bring a Trailer vehicles in Postgres.",
+        description="Find, re-extract and repair Bring a Trailer vehicles in Postgres.\n\n"
+        + GLOBAL_OPTIONS_HELP,
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed}")
-    parser.add_argument("--config", help="TOML settings file (default ./bat-backfill.toml)")
+    add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -484,16 +660,17 @@ def build_parser() -> argparse.ArgumentParser:
         *,
         db: bool = True,
         db_help: str = "postgresql:// URL (default: DATABASE_URL)",
+        exits: str = EXIT_CODES_HELP,
+        description: str | None = None,
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
             help=help_text,
-            description=help_text,
-            epilog=EXIT_CODES_HELP,
+            description=description or help_text,
+            epilog=exits,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if db:
-            p.add_argument("--database-url", help=db_help)
+        add_global_options(p, top=False, db=db, db_help=db_help)
         return p
 
     p = add(
@@ -540,10 +717,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-discovery", action="store_true", help="skip reading BaT results")
     p.set_defaults(func=cmd_tick)
 
-    p = add("process", "Force-process due jobs now (the queue processor's direct mode).")
+    p = add(
+        "process",
+        "Force-process due jobs now (the queue processor's direct mode).",
+        description="Force-process due jobs now (the queue processor's direct mode).\n\n"
+        "Stopped by Ctrl-C or SIGTERM, it puts the jobs it holds back to pending before it\n"
+        "exits, instead of leaving them 'processing' until their lease ends.",
+        exits=PROCESS_EXITS_HELP,
+    )
     p.add_argument("--batch-size", type=int, default=10, help="jobs to claim (1-500)")
     p.add_argument("--max-attempts", type=int, help="attempts before a job is marked failed")
     p.set_defaults(func=cmd_process)
+
+    p = add(
+        "release",
+        "Put 'processing' jobs back to pending now (their worker was killed).",
+        description="Put 'processing' jobs back to pending now instead of when their lease\n"
+        "ends (their worker was killed): due at once, the attempt not counted. A job\n"
+        "claimed again since it was read is left alone, and the old holder's late results\n"
+        "are refused (its lease generation is out of date).",
+        exits=RELEASE_EXITS_HELP,
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--job", type=int, help="the job with this number (job_no)")
+    which.add_argument("--vehicle", help="the job of this vehicle id")
+    which.add_argument(
+        "--worker",
+        help="every job this worker holds (locked_by; bat-backfill process runs as host:pid)",
+    )
+    p.set_defaults(func=cmd_release)
 
     p = add("redrive", "Move DLQ messages back to their source queues and reset their jobs.")
     p.set_defaults(func=cmd_redrive)
@@ -577,29 +779,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def explain_failure(exc: Exception) -> tuple[int, str] | None:
+    """(exit status, one line) for an expected failure; None for a bug (its traceback shows)."""
+    if isinstance(exc, CommandError):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, UnreachableError):
+        return EXIT_UNREACHABLE, str(exc)
+    from bat_backfill.db.connect import ConnectionFailedError, ServerError
+    from bat_backfill.errors import AwsError
+
+    from .localpg import LocalPostgresError
+
+    if isinstance(exc, ServerError):
+        return EXIT_USAGE, _explain_database_error(exc)
+    if isinstance(exc, ConnectionFailedError):
+        return EXIT_UNREACHABLE, f"lost the database: {exc}"
+    if type(exc).__module__.startswith("botocore."):
+        from bat_backfill.aws import explain_aws_error
+
+        exc = explain_aws_error(exc)
+    if isinstance(exc, AwsError):
+        return (EXIT_UNREACHABLE if exc.unreachable else EXIT_USAGE), str(exc)
+    if isinstance(exc, LocalPostgresError):
+        return EXIT_UNREACHABLE, str(exc)
+    return None
+
+
+def print_traceback(exc: BaseException) -> None:
+    """The whole chain, including causes a one-line message hid with `raise ... from None`."""
+    import traceback
+
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in reversed(chain):
+        traceback.print_exception(type(item), item, item.__traceback__, chain=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except CommandError as exc:
-        print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UnreachableError as exc:
-        print(f"bat-backfill {args.command}: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+    except KeyboardInterrupt as stopped:
+        return 128 + (stopped.signum if isinstance(stopped, SignalStopError) else signal.SIGINT)
     except Exception as exc:
-        from bat_backfill.db.connect import ConnectionFailedError, ServerError
-
-        if isinstance(exc, ServerError):
-            print(f"bat-backfill {args.command}: {_explain_database_error(exc)}", file=sys.stderr)
-            return EXIT_USAGE
-        if isinstance(exc, ConnectionFailedError):
-            print(f"bat-backfill {args.command}: lost the database: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        raise
-    except KeyboardInterrupt:
-        return 130
+        explained = explain_failure(exc)
+        if explained is None:
+            raise
+        code, message = explained
+        print(f"bat-backfill {args.command}: {message}", file=sys.stderr)
+        if args.debug:
+            print_traceback(exc)
+        return code
 
 
 if __name__ == "__main__":

@@ -72,8 +72,13 @@ def scoped_environ(updates: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def emulated_aws() -> Iterator[LocalAws]:
-    """moto in this process, with fake credentials so nothing can reach real AWS."""
+def emulated_aws(*, queues: bool = True) -> Iterator[LocalAws]:
+    """moto in this process, with fake credentials so nothing can reach real AWS.
+
+    Without `queues` only the snapshot bucket is named in the environment: messages sent to an
+    emulated queue vanish with this process, so a caller that will not receive them itself must
+    not send them (the orchestrator then marks nothing dispatched).
+    """
     from moto import mock_aws
 
     fake = {
@@ -84,7 +89,10 @@ def emulated_aws() -> Iterator[LocalAws]:
     }
     with scoped_environ(fake), mock_aws():
         resources = create_resources()
-        with scoped_environ(resources.environment()):
+        named = resources.environment()
+        if not queues:
+            named = {"SNAPSHOT_BUCKET": named["SNAPSHOT_BUCKET"]}
+        with scoped_environ(named):
             yield resources
 
 

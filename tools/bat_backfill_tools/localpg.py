@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -80,10 +81,23 @@ class LocalPostgres:
         """The URL of database `name` in this cluster, created first if it does not exist."""
         return create_database(self.url, name, exist_ok=True)
 
+    @property
+    def log(self) -> Path:
+        """The server's log (pg_ctl appends to it on every start)."""
+        return self.root / "server.log"
+
     def _run(self, argv: list[str]) -> None:
         done = subprocess.run(_as_server_user(argv), capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise LocalPostgresError(f"{Path(argv[0]).name} failed: {done.stderr.strip()}")
+            raise LocalPostgresError(f"{Path(argv[0]).name} failed: {_one_line(done.stderr)}")
+
+    def _did_not_start(self, reason: str) -> LocalPostgresError:
+        """One line: why, as the server's log says it, and where that log is."""
+        said = _last_complaint(self.log)
+        where = f"its log: {self.log}" if self.log.exists() else f"no log was written ({self.log})"
+        return LocalPostgresError(
+            f"Postgres in {self.data} did not start ({said or reason}); {where}"
+        )
 
     def init(self) -> None:
         bindir = find_bindir()
@@ -121,25 +135,28 @@ class LocalPostgres:
             f"-c unix_socket_directories={self.root} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.root / "server.log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "30",
-                "start",
-            ]
-        )
+        try:
+            self._run(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                ]
+            )
+        except LocalPostgresError as exc:
+            raise self._did_not_start(str(exc)) from exc
         deadline = time.monotonic() + 30
         while not self.is_running():
             if time.monotonic() > deadline:
-                raise LocalPostgresError(f"Postgres did not listen on port {self.port}")
+                raise self._did_not_start(f"nothing listens on port {self.port}")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -148,6 +165,24 @@ class LocalPostgres:
         bindir = find_bindir()
         with contextlib.suppress(LocalPostgresError):
             self._run([str(bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def _last_complaint(log: Path) -> str | None:
+    """The last FATAL/PANIC/ERROR line of a server log (else its last line), or None."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    for line in reversed(lines[-200:]):
+        # "2026-01-02 03:04:05.678 UTC [123] FATAL:  ..." -> "FATAL: ..."
+        found = re.search(r"\b(FATAL|PANIC|ERROR):\s*(.*)", line)
+        if found:
+            return _one_line(f"{found[1]}: {found[2]}")
+    return _one_line(lines[-1]) if lines else None
 
 
 def _database_url(server_url: str, name: str) -> str:

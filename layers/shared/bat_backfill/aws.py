@@ -5,21 +5,54 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
 
 from .contracts import JobMessage
+from .errors import AwsError
 
 if TYPE_CHECKING:
+    from boto3.session import Session
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
 SNAPSHOT_PREFIX = "listings/"
+SQS_BATCH_MAX = 10  # SendMessageBatch takes at most ten entries
+
+
+# boto3 reads AWS_DEFAULT_REGION; AWS_REGION (which Lambda also sets) is not read by it.
+NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or region in your AWS profile)"
+NO_CREDENTIALS = (
+    "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+    "or run where a role provides them"
+)
+
+
+def explain_aws_error(exc: Exception) -> AwsError:
+    """One line for an AWS failure that says what to set or check; never a credential."""
+    if isinstance(exc, NoRegionError):
+        return AwsError(NO_REGION)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AwsError(NO_CREDENTIALS)
+    if isinstance(exc, EndpointConnectionError):
+        return AwsError(f"cannot reach AWS: {exc}", unreachable=True)
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "error"), error.get("Message", "")
+        return AwsError(f"AWS refused the request ({code}): {message}"[:500])
+    return AwsError(f"AWS failed: {type(exc).__name__}: {exc}"[:500])
 
 
 def snapshot_key(slug: str, fetched_at: datetime) -> str:
@@ -60,16 +93,33 @@ def load_snapshot(s3: S3Client, bucket: str, key: str) -> str | None:
     return gzip.decompress(body).decode("utf-8")
 
 
-def send_jobs(
-    sqs: SQSClient, queue_url: str, messages: Iterable[tuple[JobMessage, int]]
-) -> list[int]:
-    """Send (message, delay seconds) pairs in batches of 10; the job ids SQS did not take."""
-    batch: list[tuple[JobMessage, int]] = []
-    refused: list[int] = []
+def check_configuration(session: Session) -> None:
+    """Raise AwsError unless `session` has a region and credentials: a command that will use
+    AWS says so in one line before it does any work, not in a traceback halfway through."""
+    try:
+        region = session.region_name
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+        raise explain_aws_error(exc) from exc
+    if not region:
+        raise AwsError(NO_REGION)
+    if credentials is None:
+        raise AwsError(NO_CREDENTIALS)
 
-    def flush() -> None:
-        if not batch:
-            return
+
+def send_job_batch(
+    sqs: SQSClient, queue_url: str, messages: Sequence[tuple[JobMessage, int]]
+) -> list[int]:
+    """Send up to ten (message, delay seconds) pairs in one call; the job ids SQS accepted.
+
+    A call that fails as a whole (no credentials, no network, a missing queue) raises AwsError:
+    none of its messages was accepted.
+    """
+    if len(messages) > SQS_BATCH_MAX:
+        raise ValueError(f"at most {SQS_BATCH_MAX} messages per batch, got {len(messages)}")
+    if not messages:
+        return []
+    try:
         result = sqs.send_message_batch(
             QueueUrl=queue_url,
             Entries=[
@@ -83,18 +133,12 @@ def send_jobs(
                         "job_id": {"DataType": "Number", "StringValue": str(m.job_id)},
                     },
                 }
-                for m, delay in batch
+                for m, delay in messages
             ],
         )
-        refused.extend(int(f["Id"]) for f in result.get("Failed", []))
-        batch.clear()
-
-    for message in messages:
-        batch.append(message)
-        if len(batch) == 10:
-            flush()
-    flush()
-    return refused
+    except (BotoCoreError, ClientError) as exc:
+        raise explain_aws_error(exc) from exc
+    return [int(entry["Id"]) for entry in result.get("Successful", [])]
 
 
 def queue_arn(sqs: SQSClient, queue_url: str) -> str:

@@ -59,3 +59,12 @@ class PageRejectedError(JobError):
 
 class VehicleNotFoundError(JobError):
     """The job names a vehicle that no longer exists."""
+
+
+class AwsError(BatBackfillError):
+    """AWS could not be used; the message says what to set or check. `unreachable` tells a
+    connection that failed from missing configuration (no region, no credentials)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable

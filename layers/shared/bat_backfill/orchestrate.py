@@ -17,6 +17,9 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 
+# A run without SQS reports how many jobs are due, counting up to this many.
+MAX_REPORTED_DUE = 1000
+
 
 @dataclass
 class RunReport:
@@ -67,16 +70,26 @@ def sweep(services: Services) -> dict[str, Any]:
 
 
 def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
+    """Send the due jobs the budget allows to SQS; a job is marked dispatched only once SQS
+    has accepted its message, so a failed or refused send leaves it for the next run."""
     s = services.settings
     sqs = services.sqs
-    if sqs is None or not (s.high_queue_url and s.backfill_queue_url):
-        return {"dispatched": 0, "note": "no SQS queues configured"}
     conn = services.db.connection()
+    interval = s.schedule_minutes * 60
+    redispatch_after = interval * 2
+    if sqs is None or not (s.high_queue_url and s.backfill_queue_url):
+        # Nothing can be sent, so nothing is marked: say how much is waiting.
+        due = jobqueue.select_for_dispatch(conn, MAX_REPORTED_DUE, redispatch_after)
+        return {
+            "dispatched": 0,
+            "due": len(due),
+            "note": "no SQS queues configured: nothing sent or marked "
+            "(bat-backfill process runs due jobs here)",
+        }
     with runs.dispatch_lock(conn) as held:
         if not held:
             # Another run is dispatching right now; sending more would break the rate.
             return {"dispatched": 0, "note": "another run holds the dispatch lock"}
-        interval = s.schedule_minutes * 60
         in_flight = runs.jobs_in_flight(conn, interval)
         budget = dispatch_budget(
             interval_seconds=interval,
@@ -84,43 +97,48 @@ def dispatch(services: Services, *, other_requests: int) -> dict[str, Any]:
             in_flight=in_flight,
             other_requests=other_requests,
         )
-        jobs = jobqueue.select_for_dispatch(conn, budget, interval * 2) if budget else []
+        # Selected without marking; the advisory lock keeps other dispatchers off them.
+        jobs = jobqueue.select_for_dispatch(conn, budget, redispatch_after) if budget else []
         plan = plan_dispatch(
             jobs, request_interval_seconds=s.request_interval_seconds, first_slot=other_requests
         )
-        planned = {d.job.id for d in plan}
-        refused: list[int] = [j.id for j in jobs if j.id not in planned]
+        sent = {True: 0, False: 0}
+        marked = 0
         for high, url in ((True, s.high_queue_url), (False, s.backfill_queue_url)):
             batch = [d for d in plan if d.high is high]
-            try:
-                refused += aws.send_jobs(
-                    sqs,
-                    url,
-                    (
-                        (
-                            JobMessage(d.job.id, d.job.vehicle_id, d.job.bat_url, d.job.priority),
-                            d.delay_seconds,
-                        )
-                        for d in batch
-                    ),
+            for start in range(0, len(batch), aws.SQS_BATCH_MAX):
+                chunk = batch[start : start + aws.SQS_BATCH_MAX]
+                accepted = set(
+                    aws.send_job_batch(
+                        sqs,
+                        url,
+                        [
+                            (
+                                JobMessage(
+                                    d.job.id, d.job.vehicle_id, d.job.bat_url, d.job.priority
+                                ),
+                                d.delay_seconds,
+                            )
+                            for d in chunk
+                        ],
+                    )
                 )
-            except Exception:
-                # SQS did not confirm these (no credentials, no network): they were selected
-                # as dispatched, so un-mark them and every job not yet sent, or the next runs
-                # would count them in flight and they would stall until redispatch.
-                sent = set(j.id for j in jobs) - set(refused)
-                if high:
-                    runs.undispatch(conn, list(sent))
-                else:
-                    high_ids = {d.job.id for d in plan if d.high}
-                    runs.undispatch(conn, [i for i in sent if i not in high_ids])
-                runs.undispatch(conn, refused)
-                raise
-        runs.undispatch(conn, refused)
+                # Marked batch by batch: if a later send fails, what SQS already holds stays
+                # marked and everything after it stays unmarked for the next run.
+                marked += len(
+                    jobqueue.mark_dispatched(
+                        conn, [d.job for d in chunk if d.job.id in accepted], redispatch_after
+                    )
+                )
+                sent[high] += len(accepted)
         return {
-            "dispatched": len(plan) - len(set(refused) & planned),
-            "high": sum(1 for d in plan if d.high),
-            "backfill": sum(1 for d in plan if not d.high),
+            "dispatched": sent[True] + sent[False],
+            "high": sent[True],
+            "backfill": sent[False],
+            # SQS refused these entries (or the plan ran past SQS's 15-minute delay cap)
+            "not_sent": len(jobs) - sent[True] - sent[False],
+            # sent but claimed or re-prioritised meanwhile: the processor skips or re-sends them
+            "unmarked": sent[True] + sent[False] - marked,
             "budget": budget,
             "in_flight": in_flight,
             "last_delay_seconds": plan[-1].delay_seconds if plan else 0,

@@ -283,3 +283,13 @@ def _hand_back(services: Services, job: Job, error: str) -> None:
         jobqueue.hand_back(services.db.connection(), job, error)
     except Exception:
         services.db.reset()
+
+
+def release_claims(services: Services) -> list[Job]:
+    """Put every job this worker holds back to pending (a run stopped by the operator); the
+    jobs released. The attempt is not counted: the job did not fail, it was stopped. Releasing
+    by worker also catches a claim whose reply the interruption cut off."""
+    # The interruption may have cut a statement short, leaving the connection mid-reply.
+    services.db.reset()
+    conn = services.db.connection()
+    return jobqueue.release(conn, jobqueue.held_jobs(conn, worker=services.worker_id))

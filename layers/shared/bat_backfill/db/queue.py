@@ -191,7 +191,7 @@ def select_for_dispatch(
     now: datetime | None = None,
 ) -> list[Job]:
     """The best due pending jobs not sent to SQS (or sent more than `redispatch_after_seconds`
-    ago), marked as dispatched now; best first."""
+    ago), best first. Nothing is marked: call `mark_dispatched` with those SQS accepted."""
     rows = run_named(
         conn,
         "select_for_dispatch",
@@ -200,6 +200,29 @@ def select_for_dispatch(
         now=_check_aware(now),
     )
     return _jobs(rows)
+
+
+def mark_dispatched(
+    conn: pg8000.native.Connection,
+    jobs: Sequence[Job],
+    redispatch_after_seconds: int,
+    *,
+    now: datetime | None = None,
+) -> list[int]:
+    """Mark jobs whose messages SQS accepted as dispatched; the ids marked. A job claimed, sent
+    by another run or raised in priority since it was selected is left as it is."""
+    if not jobs:
+        return []
+    rows = run_named(
+        conn,
+        "mark_dispatched",
+        job_ids=[j.id for j in jobs],
+        lease_generations=[j.lease_generation for j in jobs],
+        priorities=[j.priority for j in jobs],
+        redispatch_after_seconds=redispatch_after_seconds,
+        now=_check_aware(now),
+    )
+    return [int(r[0]) for r in rows]
 
 
 def reset_for_redrive(
@@ -213,6 +236,38 @@ def reset_for_redrive(
         conn, "reset_for_redrive", job_ids=[int(i) for i in job_ids], now=_check_aware(now)
     )
     return len(rows)
+
+
+def held_jobs(
+    conn: pg8000.native.Connection,
+    *,
+    job_id: int | None = None,
+    vehicle_id: str | None = None,
+    worker: str | None = None,
+) -> list[Job]:
+    """Processing jobs matching every filter given, with the generation of the lease holding
+    each; `lease_expires_at` is when that lease ends (for a row the original system locked
+    without a lease, 30 minutes after it was locked)."""
+    rows = run_named(conn, "held_jobs", job_id=job_id, vehicle_id=vehicle_id, worker=worker)
+    return _jobs(rows)
+
+
+def release(
+    conn: pg8000.native.Connection, jobs: Sequence[Job], *, now: datetime | None = None
+) -> list[Job]:
+    """Put processing jobs back to pending, due now, the attempt not counted; each only while
+    the lease generation in `jobs` still holds it, so a newer claim is never undone. The old
+    holder is fenced out. The jobs released, as they are now."""
+    if not jobs:
+        return []
+    rows = run_named(
+        conn,
+        "release_jobs",
+        job_ids=[j.id for j in jobs],
+        lease_generations=[j.lease_generation for j in jobs],
+        now=_check_aware(now),
+    )
+    return _jobs(rows)
 
 
 def queue_depths(conn: pg8000.native.Connection) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pg8000.native
@@ -60,9 +60,3 @@ def dispatch_lock(conn: pg8000.native.Connection) -> Iterator[bool]:
 def jobs_in_flight(conn: pg8000.native.Connection, seconds: float) -> int:
     """Jobs sent to SQS within the last `seconds` and not yet claimed."""
     return int(run_named(conn, "in_flight", seconds=seconds)[0][0])
-
-
-def undispatch(conn: pg8000.native.Connection, job_ids: Sequence[int]) -> None:
-    """SQS did not take these messages: let the next run send them again."""
-    if job_ids:
-        run_named(conn, "undispatch", ids=list(job_ids))

@@ -144,31 +144,40 @@ UPDATE bat_extraction_queue q
 RETURNING q.job_no;
 
 -- name: select_for_dispatch
--- purpose: Take the best due pending jobs not yet sent to SQS (or sent long ago) and mark them dispatched.
-WITH due AS MATERIALIZED (
-    -- SKIP LOCKED: two orchestrators running at once split the jobs instead of both sending them.
-    SELECT c.job_no
-      FROM bat_extraction_queue c
-     WHERE c.status = 'pending'
-       AND coalesce(c.next_attempt_at, '-infinity') <= coalesce(CAST(:now AS timestamptz), now())
-       AND (c.dispatched_at IS NULL
-            OR c.dispatched_at < coalesce(CAST(:now AS timestamptz), now())
-                                 - CAST(:redispatch_after_seconds AS float8) * interval '1 second')
-     ORDER BY c.priority DESC, c.created_at, c.job_no
-     LIMIT CAST(:limit AS int)
-       FOR UPDATE SKIP LOCKED
-), marked AS (
-    UPDATE bat_extraction_queue q
-       SET dispatched_at = coalesce(CAST(:now AS timestamptz), now())
-      FROM due
-     WHERE q.job_no = due.job_no
-    RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status, q.attempts - coalesce(q.attempts_carried, q.attempts) AS attempts,
-              coalesce(q.lease_generation, 0) AS lease_generation, q.locked_by, q.lease_expires_at, q.reason, q.created_at
-)
-SELECT id, vehicle_id, bat_url, priority, status, attempts, lease_generation, locked_by,
-       lease_expires_at, reason
-  FROM marked
- ORDER BY priority DESC, created_at, id;
+-- purpose: The best due pending jobs not yet sent to SQS (or sent long ago); nothing is marked until SQS accepts them.
+-- Run under the dispatch advisory lock, so no other dispatcher picks the same jobs meanwhile.
+-- SKIP LOCKED: a row locked right now is being claimed or finished, so it is not sent.
+SELECT c.job_no AS id, c.vehicle_id, c.bat_url, c.priority, c.status,
+       c.attempts - coalesce(c.attempts_carried, c.attempts) AS attempts,
+       coalesce(c.lease_generation, 0) AS lease_generation, c.locked_by, c.lease_expires_at,
+       c.reason
+  FROM bat_extraction_queue c
+ WHERE c.status = 'pending'
+   AND coalesce(c.next_attempt_at, '-infinity') <= coalesce(CAST(:now AS timestamptz), now())
+   AND (c.dispatched_at IS NULL
+        OR c.dispatched_at < coalesce(CAST(:now AS timestamptz), now())
+                             - CAST(:redispatch_after_seconds AS float8) * interval '1 second')
+ ORDER BY c.priority DESC, c.created_at, c.job_no
+ LIMIT CAST(:limit AS int)
+   FOR UPDATE SKIP LOCKED;
+
+-- name: mark_dispatched
+-- purpose: Mark jobs SQS accepted as dispatched, each only if still pending, unclaimed and unsent since it was selected.
+UPDATE bat_extraction_queue q
+   SET dispatched_at = coalesce(CAST(:now AS timestamptz), now())
+  FROM unnest(CAST(:job_ids AS bigint[]), CAST(:lease_generations AS bigint[]),
+              CAST(:priorities AS int[])) AS sent(job_no, lease_generation, priority)
+ WHERE q.job_no = sent.job_no
+   AND q.status = 'pending'
+   -- a claim since the selection (even one already handed back) bumped the generation: that
+   -- attempt's own schedule stands, not this message's
+   AND coalesce(q.lease_generation, 0) = sent.lease_generation
+   -- a priority raised since then must be sent again, to the high-priority queue
+   AND q.priority = sent.priority
+   AND (q.dispatched_at IS NULL
+        OR q.dispatched_at < coalesce(CAST(:now AS timestamptz), now())
+                             - CAST(:redispatch_after_seconds AS float8) * interval '1 second')
+RETURNING q.job_no;
 
 -- name: reset_for_redrive
 -- purpose: Make failed or already-dispatched pending jobs pending afresh (attempts 0, due now); complete rows stay.
@@ -209,3 +218,47 @@ RETURNING q.job_no;
 SELECT q.priority, q.status, q.reason
   FROM bat_extraction_queue q
  WHERE q.job_no = CAST(:job_id AS bigint);
+
+-- name: held_jobs
+-- purpose: Processing jobs of a job id, a vehicle and a worker (a NULL filter matches any), with the lease generation that holds each.
+SELECT q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status,
+       q.attempts - coalesce(q.attempts_carried, q.attempts) AS attempts,
+       coalesce(q.lease_generation, 0) AS lease_generation, q.locked_by,
+       bat_lease_end(q.lease_expires_at, q.locked_at, q.updated_at) AS lease_expires_at, q.reason
+  FROM bat_extraction_queue q
+ WHERE q.status = 'processing'
+   AND (CAST(:job_id AS bigint) IS NULL OR q.job_no = CAST(:job_id AS bigint))
+   AND (CAST(:vehicle_id AS uuid) IS NULL OR q.vehicle_id = CAST(:vehicle_id AS uuid))
+   AND (CAST(:worker AS text) IS NULL OR q.locked_by = CAST(:worker AS text))
+ ORDER BY q.job_no;
+
+-- name: release_jobs
+-- purpose: Put processing jobs back to pending, due now, each only while the lease generation given still holds it; the attempt is not counted.
+-- No SKIP LOCKED: a row its holder has locked to write its results is waited for, and then
+-- re-checked, so a job that was completed meanwhile stays complete.
+WITH released AS (
+    UPDATE bat_extraction_queue q
+       SET status = 'pending',
+           -- stopped, not failed: the attempt does not count towards max attempts
+           attempts = greatest(q.attempts - 1, coalesce(q.attempts_carried, q.attempts)),
+           -- a new generation fences out the old holder: its late writes are refused
+           lease_generation = coalesce(q.lease_generation, 0) + 1,
+           next_attempt_at = coalesce(CAST(:now AS timestamptz), now()),
+           -- the holder's SQS message may be gone with it: the next run sends a new one
+           dispatched_at = NULL,
+           locked_at = NULL,
+           locked_by = NULL,
+           lease_expires_at = NULL
+      FROM unnest(CAST(:job_ids AS bigint[]), CAST(:lease_generations AS bigint[]))
+           AS held(job_no, lease_generation)
+     WHERE q.job_no = held.job_no
+       AND q.status = 'processing'
+       -- a newer claim (after a rescue or a takeover) is never undone
+       AND coalesce(q.lease_generation, 0) = held.lease_generation
+    RETURNING q.job_no AS id, q.vehicle_id, q.bat_url, q.priority, q.status,
+              q.attempts - coalesce(q.attempts_carried, q.attempts) AS attempts,
+              coalesce(q.lease_generation, 0) AS lease_generation, q.locked_by,
+              q.lease_expires_at, q.reason
+)
+-- the queue trigger keeps a row the original system's workers hold under a live lock
+SELECT * FROM released WHERE status = 'pending' ORDER BY id;

@@ -30,8 +30,3 @@ SELECT pg_advisory_unlock(hashtext('bat-backfill:dispatch'));
 -- purpose: jobs sent to SQS within the last interval and not yet claimed: they use the budget.
 SELECT count(*) FROM bat_extraction_queue
 WHERE status = 'pending' AND dispatched_at > now() - make_interval(secs => :seconds);
-
--- name: undispatch
--- purpose: SQS refused these messages; let the next run send them again.
-UPDATE bat_extraction_queue SET dispatched_at = NULL
-WHERE job_no = ANY(CAST(:ids AS bigint[])) AND status = 'pending';
