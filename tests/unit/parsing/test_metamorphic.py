@@ -21,19 +21,6 @@ SYNTHETIC = {
     "bid_to": replace(PageSpec(), outcome=Outcome.BID_TO, price=34_000, buyer=None),
     "live": replace(PageSpec(), outcome=Outcome.LIVE, price=61_000, buyer=None),
 }
-# Writings the str.find parser cannot read yet: a real HTML parser must make these pass, and
-# strict xfail turns each into a failure as soon as it does, so the mark is removed with it.
-NOT_YET_READ = frozenset(
-    {
-        "lxml-serialiser",
-        "single-quotes",
-        "unquoted",
-        "upper-case",
-        "entities-for-characters",
-        "characters-for-entities",
-    }
-)
-
 REWRITERS: dict[str, Callable[[str], str]] = {"lxml-serialiser": rewrite_with_lxml}
 REWRITERS.update({name: partial(rewrite, writing=writing) for name, writing in WRITINGS.items()})
 
@@ -63,17 +50,7 @@ def _cases() -> list[object]:
     sources += [f"real:{name}" for name in _real_names()]
     cases: list[object] = []
     for source in sources:
-        for name in REWRITERS:
-            marks = (
-                [
-                    pytest.mark.xfail(
-                        strict=True, reason="the str.find parser depends on the writing"
-                    )
-                ]
-                if name in NOT_YET_READ
-                else []
-            )
-            cases.append(pytest.param(source, name, id=f"{source}:{name}", marks=marks))
+        cases.extend(pytest.param(source, name, id=f"{source}:{name}") for name in REWRITERS)
     return cases
 
 
