@@ -20,6 +20,14 @@ SYNTHETIC = {
     "sold-browser": replace(PageSpec(), capture=Capture.BROWSER),
     "bid_to": replace(PageSpec(), outcome=Outcome.BID_TO, price=34_000, buyer=None),
     "live": replace(PageSpec(), outcome=Outcome.LIVE, price=61_000, buyer=None),
+    "unlabelled": replace(
+        PageSpec(),
+        title="1995 Porsche 911 Carrera 4 Coupe",
+        exterior_color=None,
+        interior_color=None,
+        drivetrain=None,
+        extra_bullets=("Guards Red", "Black Leather", "Limited-Slip Differential"),
+    ),
 }
 REWRITERS: dict[str, Callable[[str], str]] = {"lxml-serialiser": rewrite_with_lxml}
 REWRITERS.update({name: partial(rewrite, writing=writing) for name, writing in WRITINGS.items()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,20 +15,24 @@ from bat_backfill.parsing.comments import raw_comments, read_thread
 from bat_backfill.parsing.normalise import (
     Money,
     check_vin,
+    looks_like_bare_colour,
     looks_like_engine,
     looks_like_paint,
     looks_like_transmission,
     looks_like_upholstery,
     mentions_unknown_mileage,
+    parse_bare_interior,
     parse_chassis,
     parse_colour,
     parse_count,
     parse_drivetrain,
+    parse_drivetrain_implied,
     parse_drivetrain_prose,
     parse_epoch,
     parse_interior,
     parse_lot,
     parse_mileage,
+    parse_model_drivetrain,
     parse_money,
     parse_title_vehicle,
     parse_transmission,
@@ -350,6 +354,42 @@ def _first(bullets: Sequence[str], accept: Callable[[str], bool]) -> str | None:
     return next((bullet for bullet in bullets if accept(bullet)), None)
 
 
+def _only(values: Iterable[str | None]) -> str | None:
+    """The value when exactly one distinct value is given; None for none, or for several."""
+    found = {value for value in values if value}
+    return found.pop() if len(found) == 1 else None
+
+
+def _read_drivetrain(
+    bullets: Sequence[str], title: str, make: str | None, model: str | None, description: str
+) -> str | None:
+    """The driven wheels: a bullet that names them, else what the listing implies, if it agrees."""
+    stated = next((d for d in map(parse_drivetrain, bullets) if d), None)
+    if stated is not None:
+        return stated
+    # Without the usual bullet: equipment only four-wheel drives have, a drive system named in
+    # the title ("quattro", "4x4"), or a model name that fixes it ("Carrera 4").
+    implied = {
+        drive
+        for drive in (
+            *map(parse_drivetrain_implied, bullets),
+            parse_drivetrain(title),
+            parse_model_drivetrain(make, model),
+        )
+        if drive
+    }
+    prose = parse_drivetrain_prose(description)
+    if not implied:
+        return prose
+    if len(implied) > 1:
+        return None
+    drive = implied.pop()
+    # Prose that "drives all four wheels" fits both kinds of four-wheel drive.
+    if prose is None or prose == drive or {prose, drive} == {"4WD", "AWD"}:
+        return drive
+    return None
+
+
 def _listing_url(regions: PageRegions, given: str | None) -> str:
     stated = regions.og_url or regions.canonical_url
     if stated:
@@ -455,9 +495,12 @@ def parse_listing(html: str, url: str | None = None) -> Listing:
     transmission = next(
         (t for b in bullets if looks_like_transmission(b) and (t := parse_transmission(b))), None
     )
-    drivetrain = next((d for d in map(parse_drivetrain, bullets) if d), None)
-    if drivetrain is None:
-        drivetrain = parse_drivetrain_prose(description)
+    exterior = parse_colour(_first(bullets, looks_like_paint)) or _only(
+        b for b in bullets if looks_like_bare_colour(b)
+    )
+    interior = parse_interior(_first(bullets, looks_like_upholstery)) or _only(
+        map(parse_bare_interior, bullets)
+    )
 
     return Listing(
         url=listing_url,
@@ -475,11 +518,11 @@ def parse_listing(html: str, url: str | None = None) -> Listing:
         vin_valid=check_vin(vin),
         mileage=mileage.value if mileage else None,
         mileage_unit=mileage_unit,
-        exterior_color=parse_colour(_first(bullets, looks_like_paint)),
-        interior_color=parse_interior(_first(bullets, looks_like_upholstery)),
+        exterior_color=exterior,
+        interior_color=interior,
         engine=_first(bullets, looks_like_engine),
         transmission=transmission,
-        drivetrain=drivetrain,
+        drivetrain=_read_drivetrain(bullets, title, vehicle.make, vehicle.model, description),
         location=essentials.location,
         seller=essentials.seller,
         buyer=decision.buyer if outcome is Outcome.SOLD else None,
