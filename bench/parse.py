@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,15 +32,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_PAGES = ROOT.parent / "shared" / "fixtures" / "bat" / "pages"
 
 
-def _median_ms(work: Callable[[], object], repeats: int) -> float:
-    work()  # warm caches (regex compilation, imports) outside the timed runs
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def _interleaved_medians(
+    works: dict[str, Callable[[], object]], rounds: int, sparse: set[str], sparse_runs: int
+) -> dict[str, float]:
+    """Median ms of each work, timed in turns: one run of each per round, so load that comes and
+    goes on the machine falls on all of them alike. The `sparse` (slow) works run in only
+    `sparse_runs` rounds, spread evenly over the run."""
+    every = max(1, rounds // max(1, sparse_runs))
+    times: dict[str, list[float]] = {name: [] for name in works}
+    for work in works.values():
+        work()  # warm caches (regex compilation, imports) outside the timed runs
+    for round_ in range(rounds):
+        for name, work in works.items():
+            if name in sparse and (round_ % every or len(times[name]) >= sparse_runs):
+                continue
+            gc.collect()
+            started = time.perf_counter()
+            work()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(runs) for name, runs in times.items()}
 
 
 def _pages(paths: list[str]) -> list[tuple[str, str]]:
@@ -71,20 +82,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:60s} refused: {exc}", flush=True)
             continue
 
-        ours = _median_ms(extract, args.repeats)
-
         def baseline_parse(page: str = page) -> object:
             return BeautifulSoup(page, "html.parser")
-
-        baseline = _median_ms(baseline_parse, args.bs4_repeats)
-        ratio = ours / baseline if baseline else float("inf")
 
         # The HTML parser's part: parse_listing and parse_comments each build the page's tree
         # once (they run in different functions, so neither can reuse the other's).
         def html_parse(page: str = page) -> object:
             return parse_document(page)
-
-        parser_ms = 2 * _median_ms(html_parse, args.repeats)
 
         # What a whole-tree parse costs, for choosing the HTML parser: lxml's own tree, and
         # BeautifulSoup on lxml keeping only the two blocks most facts sit in.
@@ -96,8 +100,22 @@ def main(argv: list[str] | None = None) -> int:
         def bs4_strained(page: str = page, strainer: SoupStrainer = strainer) -> object:
             return BeautifulSoup(page, "lxml", parse_only=strainer)
 
-        tree_ms = _median_ms(lxml_tree, args.repeats)
-        strained_ms = _median_ms(bs4_strained, args.bs4_repeats)
+        medians = _interleaved_medians(
+            {
+                "extract": extract,
+                "html_parse": html_parse,
+                "lxml_tree": lxml_tree,
+                "baseline": baseline_parse,
+                "bs4_strained": bs4_strained,
+            },
+            args.repeats,
+            sparse={"baseline", "bs4_strained"},
+            sparse_runs=args.bs4_repeats,
+        )
+        ours, baseline = medians["extract"], medians["baseline"]
+        ratio = ours / baseline if baseline else float("inf")
+        parser_ms = 2 * medians["html_parse"]
+        tree_ms, strained_ms = medians["lxml_tree"], medians["bs4_strained"]
         details.append(
             {
                 "page": name,
@@ -140,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             statistics.median(float(d["bs4_lxml_strained_ms"]) for d in details),  # type: ignore[arg-type]
             1,
         ),
+        # Other work on the machine slows the extraction more than BeautifulSoup, even timed in
+        # turns (the ratio rose from about 0.18 to 0.29 at a load of 2.6 on two cores).
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
         "details": details,
     }
     print(json.dumps(summary))
