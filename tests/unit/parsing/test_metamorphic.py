@@ -8,7 +8,7 @@ from functools import cache, partial
 from pathlib import Path
 
 import pytest
-from bat_backfill_tools.samplepages import Capture, PageSpec, render_page
+from bat_backfill_tools.samplepages import Capture, Layout, PageSpec, render_page, sample_spec
 
 from bat_backfill.models import Comment, Listing, Outcome
 from bat_backfill.parsing import ListingParseError, parse_comments, parse_listing
@@ -28,6 +28,12 @@ SYNTHETIC = {
         drivetrain=None,
         extra_bullets=("Guards Red", "Black Leather", "Limited-Slip Differential"),
     ),
+    "no_sale": replace(PageSpec(), outcome=Outcome.NO_SALE, price=None, buyer=None),
+    "withdrawn": replace(PageSpec(), outcome=Outcome.WITHDRAWN, price=20_000, buyer=None),
+    "rnm_accepted": replace(PageSpec(), rnm_accepted=True, price=24_000, high_bid=23_000),
+    "legacy": replace(PageSpec(), layout=Layout.LEGACY),
+    # The demo's and the pipeline's pages: eight vehicles, every outcome, both captures.
+    **{f"sample-{index}": sample_spec(index) for index in range(24)},
 }
 REWRITERS: dict[str, Callable[[str], str]] = {"lxml-serialiser": rewrite_with_lxml}
 REWRITERS.update({name: partial(rewrite, writing=writing) for name, writing in WRITINGS.items()})
