@@ -23,6 +23,8 @@ _KINDS = {
     "bat-rnm-accepted": CommentKind.RNM_ACCEPTED,
     "bat-bid-canceled": CommentKind.CANCELED_BID,
 }
+# The item types that bear on the auction (bids and BaT's system records), not conversation.
+AUCTION_RECORD_TYPES = frozenset(name for name in _KINDS if name != "comment")
 # BaT appends this to the seller's name on every comment the seller writes.
 _SELLER_SUFFIX = re.compile(r"\s*\(the seller\)\s*$", re.IGNORECASE)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from bat_backfill.models import Comment, CommentKind, Listing, MileageUnit, Outcome
 from bat_backfill.outcome import AuctionFacts, Claim, Place, Signal, decide_outcome
-from bat_backfill.parsing.comments import raw_comments, read_thread
+from bat_backfill.parsing.comments import AUCTION_RECORD_TYPES, raw_comments, read_thread
 from bat_backfill.parsing.normalise import (
     Money,
     check_vin,
@@ -439,7 +439,9 @@ def parse_listing(html: str, url: str | None = None) -> Listing:
     if vms is not None:
         items = raw_comments(vms)
         seller_id = vms.get("postAuthor")
-        thread = read_thread(items, seller_id if isinstance(seller_id, int) else None)
+        # Only bids and system records decide the outcome; ordinary comments are just counted.
+        records = [item for item in items if item.get("type") in AUCTION_RECORD_TYPES]
+        thread = read_thread(records, seller_id if isinstance(seller_id, int) else None)
 
     live_bids = tuple(c.bid_amount for c in thread if c.kind is CommentKind.BID and c.bid_amount)
     canceled = tuple(
