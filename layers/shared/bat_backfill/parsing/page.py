@@ -92,10 +92,12 @@ def parse_document(page: str) -> Element:
     """
     if not isinstance(page, str):
         raise ListingParseError(f"expected the page as text, got {type(page).__name__}")
-    if not page.strip():
+    if not page or page.isspace():
         raise ListingParseError("empty page")
     # A page cut short loses its closing tag; checked first so a half page is never half parsed.
-    if "</html" not in page and "</HTML" not in page and _CLOSING_HTML.search(page) is None:
+    # rfind looks from the end, where the tag is: a forward search scans the whole page.
+    closed = page.rfind("</html") != -1 or page.rfind("</HTML") != -1
+    if not closed and _CLOSING_HTML.search(page) is None:
         raise ListingParseError("truncated page: no closing </html>")
     # The text is already decoded: the parser is told its encoding, so a <meta charset> in the
     # page cannot make it decode the bytes again another way.
@@ -255,9 +257,9 @@ def _script_json(root: Element, marker: str) -> Any:
 def locate_vms(root: Element) -> dict[str, Any] | None:
     """The BAT_VMS object (comments, bids, system records); None on layouts without it.
 
-    It sits in the footer scripts, so they are tried from the last. Only script text counts, and
-    a comment quoting the marker cannot pass for it: a "comments" key needs quotes, which the
-    JSON escapes in comment text.
+    It sits in the footer scripts, so they are tried from the last; within one, the assignment
+    opens the script. Only script text counts, and a comment quoting the marker cannot pass for
+    it: a "comments" key needs quotes, which the JSON escapes in comment text.
 
     >>> locate_vms(parse_document(
     ...     '<script>var BAT_VMS = {"comments": []};</script><p>var BAT_VMS = {}</p></html>'))
@@ -267,9 +269,9 @@ def locate_vms(root: Element) -> dict[str, Any] | None:
     found = False
     scripts = [code for script in root.iter("script") if VMS_MARKER in (code := script.text or "")]
     for code in reversed(scripts):
-        position = len(code)
-        while (at := code.rfind(VMS_MARKER, 0, position)) != -1:
-            found, position = True, at
+        position = 0
+        while (at := code.find(VMS_MARKER, position)) != -1:
+            found, position = True, at + len(VMS_MARKER)
             try:
                 value, _ = decoder.raw_decode(code, at + len(VMS_MARKER))
             except json.JSONDecodeError:
