@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             statistics.median(float(d["bs4_lxml_strained_ms"]) for d in details),  # type: ignore[arg-type]
             1,
         ),
-        # Other work on the machine slows the extraction more than BeautifulSoup, even timed in
-        # turns (the ratio rose from about 0.18 to 0.29 at a load of 2.6 on two cores).
+        # Other work on the machine moves the figures, even timed in turns (ratios from 0.15 to
+        # 0.28 at loads of 2-3 on two cores, 0.20 at rest): say what the load was.
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
         "details": details,
     }
