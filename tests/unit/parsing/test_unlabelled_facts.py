@@ -58,6 +58,8 @@ def test_a_colour_named_by_its_words_alone(bullet: str) -> None:
         "Red with White Stripes",
         "Black 18-Inch Wheels",
         "Gray Market Import",
+        "Nardi Mahogany",  # a steering wheel's wood
+        "Ex-Royal Navy",
     ],
 )
 def test_colour_words_about_something_else_are_no_colour(bullet: str) -> None:

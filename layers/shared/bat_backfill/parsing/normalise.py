@@ -507,10 +507,16 @@ _COLOUR_WORDS = frozenset(
         *("grey", "brown", "tan", "beige", "gold", "purple", "maroon", "burgundy", "bronze"),
         *("champagne", "ivory", "cream", "copper", "teal", "turquoise", "aqua", "violet"),
         *("pink", "magenta", "charcoal", "graphite", "gunmetal", "pewter", "taupe", "khaki"),
-        *("navy", "cobalt", "indigo", "lime", "olive", "jade", "emerald", "crimson", "scarlet"),
-        *("plum", "lavender", "amber", "bordeaux", "carmine", "vermilion", "sienna", "russet"),
-        *("caramel", "camel", "saddle", "cognac", "chestnut", "mahogany", "oxblood", "espresso"),
-        *("mocha", "parchment", "magnolia", "slate", "biscuit", "oatmeal", "cinnamon"),
+        *("cobalt", "indigo", "crimson", "scarlet", "bordeaux", "carmine", "vermilion"),
+    }
+)
+# Hide and fabric shades: colours only beside a material ("Saddle Leather"); alone, "Mahogany"
+# is as likely a wood and "Navy" a former owner.
+_INTERIOR_COLOUR_WORDS = frozenset(
+    {
+        *("navy", "saddle", "cognac", "chestnut", "mahogany", "oxblood", "espresso", "mocha"),
+        *("parchment", "magnolia", "biscuit", "oatmeal", "cinnamon", "camel", "caramel"),
+        *("olive", "slate", "sienna", "russet", "plum"),
     }
 )
 # Italian, German and French colour words lead their names ("Rosso Corsa", "Nero Daytona").
@@ -570,6 +576,8 @@ def looks_like_bare_colour(text: str | None) -> bool:
     [False, False, False]
     >>> [looks_like_bare_colour(b) for b in ('Silver Anniversary Edition', 'Black over Tan')]
     [False, False]
+    >>> [looks_like_bare_colour(b) for b in ('Nardi Mahogany', 'Ex-Royal Navy')]
+    [False, False]
     """
     words = _bare_words(text, 5)
     if not words or _COMBINING_WORDS.intersection(words):
@@ -590,6 +598,8 @@ def parse_bare_interior(text: str | None) -> str | None:
     'Black Leather'
     >>> parse_bare_interior('Tan Leather Seats')
     'Tan Leather'
+    >>> parse_bare_interior('Saddle Vinyl')
+    'Saddle Vinyl'
     >>> parse_bare_interior('Nero Leather and Houndstooth Cloth')
     'Nero Leather and Houndstooth Cloth'
     >>> [parse_bare_interior(b) for b in ('Nappa Leather', 'Leather-Wrapped Steering Wheel')]
@@ -605,7 +615,7 @@ def parse_bare_interior(text: str | None) -> str | None:
         return None
     if _COMBINING_WORDS.difference({"and"}).intersection(words):
         return None
-    colours = _COLOUR_WORDS | _LEADING_COLOUR_WORDS
+    colours = _COLOUR_WORDS | _LEADING_COLOUR_WORDS | _INTERIOR_COLOUR_WORDS
     return value if colours.intersection(words) else None
 
 
