@@ -1,5 +1,8 @@
 """Time full listing extraction against a plain bs4 html.parser parse of the same pages.
 
+Extraction is parse_listing plus parse_comments of one page; html_parser_share is the part of
+it spent building the page's tree (lxml), twice, as the two calls each parse the page.
+
 Usage: .venv/bin/python bench/parse.py [PAGE.html ...]
 Without arguments it measures ../shared/fixtures/bat/pages/*.html when that folder exists,
 else pages rendered by bat_backfill.samplepages. The last line printed is one JSON object.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -22,20 +26,31 @@ from bs4.filter import SoupStrainer
 from lxml import html as lxml_html
 
 from bat_backfill.parsing import ListingParseError, parse_comments, parse_listing
+from bat_backfill.parsing.page import parse_document
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_PAGES = ROOT.parent / "shared" / "fixtures" / "bat" / "pages"
 
 
-def _median_ms(work: Callable[[], object], repeats: int) -> float:
-    work()  # warm caches (regex compilation, imports) outside the timed runs
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def _interleaved_medians(
+    works: dict[str, Callable[[], object]], rounds: int, sparse: set[str], sparse_runs: int
+) -> dict[str, float]:
+    """Median ms of each work, timed in turns: one run of each per round, so load that comes and
+    goes on the machine falls on all of them alike. The `sparse` (slow) works run in only
+    `sparse_runs` rounds, spread evenly over the run."""
+    every = max(1, rounds // max(1, sparse_runs))
+    times: dict[str, list[float]] = {name: [] for name in works}
+    for work in works.values():
+        work()  # warm caches (regex compilation, imports) outside the timed runs
+    for round_ in range(rounds):
+        for name, work in works.items():
+            if name in sparse and (round_ % every or len(times[name]) >= sparse_runs):
+                continue
+            gc.collect()
+            started = time.perf_counter()
+            work()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(runs) for name, runs in times.items()}
 
 
 def _pages(paths: list[str]) -> list[tuple[str, str]]:
@@ -67,15 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:60s} refused: {exc}", flush=True)
             continue
 
-        ours = _median_ms(extract, args.repeats)
-
         def baseline_parse(page: str = page) -> object:
             return BeautifulSoup(page, "html.parser")
 
-        baseline = _median_ms(baseline_parse, args.bs4_repeats)
-        ratio = ours / baseline if baseline else float("inf")
+        # The HTML parser's part: parse_listing and parse_comments each build the page's tree
+        # once (they run in different functions, so neither can reuse the other's).
+        def html_parse(page: str = page) -> object:
+            return parse_document(page)
 
-        # What a whole-tree parse costs, for choosing the HTML parser: lxml directly, and
+        # What a whole-tree parse costs, for choosing the HTML parser: lxml's own tree, and
         # BeautifulSoup on lxml keeping only the two blocks most facts sit in.
         def lxml_tree(page: str = page) -> object:
             return lxml_html.document_fromstring(page.encode("utf-8"))
@@ -85,11 +100,22 @@ def main(argv: list[str] | None = None) -> int:
         def bs4_strained(page: str = page, strainer: SoupStrainer = strainer) -> object:
             return BeautifulSoup(page, "lxml", parse_only=strainer)
 
-        tree_ms = _median_ms(lxml_tree, args.repeats)
-        strained_ms = _median_ms(bs4_strained, args.bs4_repeats)
-        # The share of extraction spent building an HTML tree: two parses (listing, comments)
-        # when the parser builds one per call; 0 while regions are found with str.find.
-        parser_ms = 0.0
+        medians = _interleaved_medians(
+            {
+                "extract": extract,
+                "html_parse": html_parse,
+                "lxml_tree": lxml_tree,
+                "baseline": baseline_parse,
+                "bs4_strained": bs4_strained,
+            },
+            args.repeats,
+            sparse={"baseline", "bs4_strained"},
+            sparse_runs=args.bs4_repeats,
+        )
+        ours, baseline = medians["extract"], medians["baseline"]
+        ratio = ours / baseline if baseline else float("inf")
+        parser_ms = 2 * medians["html_parse"]
+        tree_ms, strained_ms = medians["lxml_tree"], medians["bs4_strained"]
         details.append(
             {
                 "page": name,
@@ -104,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{name:60s} {details[-1]['kb']:5d} KB  extract {ours:7.2f} ms  "
+            f"(html parser {details[-1]['html_parser_share']:.0%})  "
             f"bs4 html.parser {baseline:8.1f} ms  ratio {ratio:.3f}  "
             f"lxml tree {tree_ms:5.2f} ms  bs4+lxml strained {strained_ms:6.1f} ms",
             flush=True,
@@ -131,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             statistics.median(float(d["bs4_lxml_strained_ms"]) for d in details),  # type: ignore[arg-type]
             1,
         ),
+        # Other work on the machine moves the figures, even timed in turns (ratios from 0.15 to
+        # 0.28 at loads of 2-3 on two cores, 0.20 at rest): say what the load was.
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
         "details": details,
     }
     print(json.dumps(summary))

@@ -4,9 +4,11 @@ runtime never reaching into the development package, no import cycles, a runtime
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +250,31 @@ def test_the_layer_holds_the_runtime_package_only(tmp_path: Path) -> None:
     names = {Path(p).stem for p in shipped}
     assert not names & set(DEVELOPMENT_MODULES)
     assert not any(p.startswith("bat_backfill_tools") for p in shipped)
+
+
+def _distribution(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_layer_requirements_name_what_the_runtime_imports() -> None:
+    """A library the runtime imports ships in the layer: pinned, or required by a pinned one."""
+    lines = (ROOT / "layers/shared/requirements.txt").read_text().splitlines()
+    requirements = (line.split("#", 1)[0].strip() for line in lines)
+    pinned = {_distribution(re.split(r"[=<>~!\[;\s]", line)[0]) for line in requirements if line}
+    provided = set(pinned)
+    for name in pinned:
+        for requirement in importlib.metadata.requires(name) or []:
+            if "extra ==" not in requirement:
+                provided.add(_distribution(re.split(r"[=<>~!\[;\s(]", requirement)[0]))
+    owners = importlib.metadata.packages_distributions()
+    missing = set()
+    for relative, tree in python_files(ROOT):
+        if not relative.startswith(f"{RUNTIME}/"):
+            continue
+        for _line, module in imports(relative, tree):
+            top = module.split(".")[0]
+            if not top or top == "bat_backfill" or top in sys.stdlib_module_names:
+                continue
+            if not {_distribution(d) for d in owners.get(top, [top])} & provided:
+                missing.add(top)
+    assert missing == set(), "imported by the runtime but not in layers/shared/requirements.txt"

@@ -23,6 +23,9 @@ TEXT_PARSERS: list[Callable[[str], Any]] = [
     normalise.parse_transmission,
     normalise.parse_drivetrain,
     normalise.parse_drivetrain_prose,
+    normalise.parse_drivetrain_implied,
+    normalise.looks_like_bare_colour,
+    normalise.parse_bare_interior,
     normalise.looks_like_engine,
     normalise.looks_like_paint,
     normalise.parse_colour,
@@ -45,6 +48,8 @@ def test_normalisers_never_raise(text: str) -> None:
     for parser in TEXT_PARSERS:
         parser(text)
     normalise.parse_title_vehicle(text, text[:5])
+    normalise.parse_model_drivetrain(text[:9], text)
+    normalise.parse_model_drivetrain("Porsche", text)
 
 
 @settings(max_examples=150, deadline=None)

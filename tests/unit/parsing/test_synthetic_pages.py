@@ -358,3 +358,14 @@ def test_damaged_comment_json_raises() -> None:
         parse_listing(damaged)
     with pytest.raises(ListingParseError, match="BAT_VMS"):
         parse_comments(damaged)
+
+
+def test_markup_nested_thousands_deep_is_refused_or_read_never_a_crash() -> None:
+    page = render_page(BASE)
+    at = page.index("<p>", page.index('class="post-excerpt"'))
+    deep = page[:at] + "<span>" * 5_000 + "x" + "</span>" * 5_000 + page[at:]
+    try:
+        listing = parse_listing(deep)
+    except ListingParseError:
+        return
+    assert listing.outcome is Outcome.SOLD and listing.sale_price == 85_000

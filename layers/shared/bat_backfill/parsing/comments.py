@@ -8,7 +8,12 @@ from typing import Any
 
 from bat_backfill.models import Comment, CommentKind
 from bat_backfill.parsing.normalise import parse_epoch, parse_money, parse_text
-from bat_backfill.parsing.page import ListingParseError, locate_site_url, locate_vms
+from bat_backfill.parsing.page import (
+    ListingParseError,
+    locate_site_url,
+    locate_vms,
+    parse_document,
+)
 
 # BaT's comment item types; anything else is kept as a plain comment so no text is lost.
 _KINDS = {
@@ -18,6 +23,8 @@ _KINDS = {
     "bat-rnm-accepted": CommentKind.RNM_ACCEPTED,
     "bat-bid-canceled": CommentKind.CANCELED_BID,
 }
+# The item types that bear on the auction (bids and BaT's system records), not conversation.
+AUCTION_RECORD_TYPES = frozenset(name for name in _KINDS if name != "comment")
 # BaT appends this to the seller's name on every comment the seller writes.
 _SELLER_SUFFIX = re.compile(r"\s*\(the seller\)\s*$", re.IGNORECASE)
 
@@ -106,12 +113,9 @@ def read_thread(items: Iterable[Mapping[str, Any]], seller_id: int | None) -> li
 
 def parse_comments(html: str) -> list[Comment]:
     """Every comment, bid and system record of a listing page, oldest first, de-duplicated by id."""
-    if not isinstance(html, str) or not html.strip():
-        raise ListingParseError("empty page")
-    if html.rfind("</html") == -1 and html.rfind("</HTML") == -1:
-        raise ListingParseError("truncated page: no closing </html>")
-    url = locate_site_url(html, None)
-    vms = locate_vms(html)
+    root = parse_document(html)
+    url = locate_site_url(root, None)
+    vms = locate_vms(root)
     if vms is None:
         if url is None:
             raise ListingParseError("not a Bring a Trailer listing page: no URL and no BAT_VMS")

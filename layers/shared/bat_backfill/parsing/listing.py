@@ -2,66 +2,64 @@
 
 from __future__ import annotations
 
-import html as html_entities
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bat_backfill.models import Comment, CommentKind, Listing, MileageUnit, Outcome
 from bat_backfill.outcome import AuctionFacts, Claim, Place, Signal, decide_outcome
-from bat_backfill.parsing.comments import raw_comments, read_thread
+from bat_backfill.parsing.comments import AUCTION_RECORD_TYPES, raw_comments, read_thread
 from bat_backfill.parsing.normalise import (
     Money,
     check_vin,
+    looks_like_bare_colour,
     looks_like_engine,
     looks_like_paint,
     looks_like_transmission,
     looks_like_upholstery,
     mentions_unknown_mileage,
+    parse_bare_interior,
     parse_chassis,
     parse_colour,
     parse_count,
     parse_drivetrain,
+    parse_drivetrain_implied,
     parse_drivetrain_prose,
     parse_epoch,
     parse_interior,
     parse_lot,
     parse_mileage,
+    parse_model_drivetrain,
     parse_money,
-    parse_text,
     parse_title_vehicle,
     parse_transmission,
 )
 from bat_backfill.parsing.page import (
+    Element,
     ListingParseError,
     PageRegions,
     check_listing_url,
+    clean_text,
+    find_epoch,
+    find_with_attribute,
+    find_with_class,
+    has_class,
     locate_regions,
+    parse_document,
+    text_of,
 )
 
-_EPOCH_ATTRIBUTE = re.compile(r'\bdata-(?:timestamp|until|ends)="(\d{9,11})"')
-_TABLE_ROW = re.compile(
-    r'<td class="listing-stats-label[^"]*"[^>]*>(?P<label>(?:(?!</td>).)*)</td>\s*'
-    r'<td class="listing-stats-value[^"]*"[^>]*>(?P<value>(?:(?!</td>).)*)</td>',
-    re.DOTALL,
-)
-_HIGH_BIDDER = re.compile(r"data-listing-high-bidder-link[^>]*>(?P<inner>.*?)</span>", re.DOTALL)
-_DATA_AMOUNT = re.compile(r'\bdata-amount="(\d+)"')
-_COMMENTS_HEADER = re.compile(r'comments_header_html[^>]*>\s*<span class="info-value">([\d,]+)<')
 _STATUS = re.compile(r"\bstatus-(paid|unsold|active|withdrawn|sold|live)\b")
-_LABEL_PAIR = re.compile(
-    r"<(?:strong|b)>(?P<label>[^<]{1,60})</(?:strong|b)>\s*:?(?P<value>.*?)"
-    r"(?=<(?:strong|b)>|<div|</div>|<ul|</ul>|</li>|$)",
-    re.DOTALL,
-)
-_LIST_ITEM = re.compile(r"<li\b[^>]*>(.*?)</li>", re.DOTALL)
 _MILEAGE_BULLET = re.compile(r"^\s*(?:~|approximately\s+|approx\.?\s+)?\d", re.IGNORECASE)
 _NO_RESERVE = re.compile(r"^\s*no reserve\b", re.IGNORECASE)
 _TITLE_TAG_TAIL = re.compile(r"\s+for sale on BaT Auctions\b.*$", re.IGNORECASE | re.DOTALL)
 _BUYER_IN_RECORD = re.compile(r"\bto\s+(?P<buyer>\S+)\s*$")
+# In the Essentials box a label is a <strong> (or <b>); its value runs until the next block.
+_LABEL_TAGS = ("strong", "b")
+_VALUE_STOPS = frozenset({"strong", "b", "div", "ul"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,37 +84,55 @@ class _Auction:
     header_comments: int | None = None
 
 
+def _label_value(label: Element) -> str:
+    """The text after a label up to the next label or block: "<strong>Seller</strong>: <a>X</a>"."""
+    parts = [label.tail or ""]
+    sibling = label.getnext()
+    while sibling is not None and sibling.tag not in _VALUE_STOPS:
+        parts.extend((text_of(sibling), sibling.tail or ""))
+        sibling = sibling.getnext()
+    return clean_text(" ".join(parts)).lstrip(": ").strip()
+
+
+def _details_list(fragment: Element) -> Element | None:
+    """The "Listing Details" list: the first <ul> after that heading, else the first <ul>."""
+    heading_seen = not any("Listing Details" in (node.text or "") for node in fragment.iter())
+    for node in fragment.iter():
+        if node.tag == "ul" and heading_seen:
+            return node
+        if "Listing Details" in (node.text or ""):
+            heading_seen = True
+    return None
+
+
 def _read_essentials(regions: PageRegions) -> _Essentials:
-    fragment = regions.essentials or regions.legacy_essentials or ""
+    fragment = regions.essentials if regions.essentials is not None else regions.legacy_essentials
+    if fragment is None:
+        return _Essentials()
     seller = location = None
     lot: int | None = None
-    for match in _LABEL_PAIR.finditer(fragment):
-        label = parse_text(match.group("label")).lower().rstrip(":")
-        value = parse_text(match.group("value")).lstrip(": ").strip()
+    for label_element in fragment.iter(*_LABEL_TAGS):
+        label = text_of(label_element).lower().rstrip(":")
         if label == "seller" and seller is None:
-            seller = value or None
+            seller = _label_value(label_element) or None
         elif label == "location" and location is None:
-            location = value or None
+            location = _label_value(label_element) or None
         elif label == "lot" and lot is None:
-            lot = parse_lot(value)
-    details_at = fragment.find("Listing Details")
-    list_start = fragment.find("<ul", max(details_at, 0))
+            lot = parse_lot(_label_value(label_element))
+    details = _details_list(fragment)
     bullets: list[str] = []
-    if list_start != -1:
-        list_end = fragment.find("</ul>", list_start)
-        items = fragment[list_start : list_end if list_end != -1 else None]
-        for item in _LIST_ITEM.findall(items):
-            text = parse_text(item)
-            lowered = text.lower()
-            # The older list mixes seller, location and lot in with the vehicle bullets.
-            if lowered.startswith("seller:") and seller is None:
-                seller = text.split(":", 1)[1].strip() or None
-            elif lowered.startswith("location:") and location is None:
-                location = text.split(":", 1)[1].strip() or None
-            elif lowered.startswith("lot") and lot is None and "#" in text:
-                lot = parse_lot(text)
-            elif text:
-                bullets.append(text)
+    for item in details.iterchildren("li") if details is not None else ():
+        text = text_of(item)
+        lowered = text.lower()
+        # The older list mixes seller, location and lot in with the vehicle bullets.
+        if lowered.startswith("seller:") and seller is None:
+            seller = text.split(":", 1)[1].strip() or None
+        elif lowered.startswith("location:") and location is None:
+            location = text.split(":", 1)[1].strip() or None
+        elif lowered.startswith("lot") and lot is None and "#" in text:
+            lot = parse_lot(text)
+        elif text:
+            bullets.append(text)
     return _Essentials(seller, location, lot, tuple(bullets))
 
 
@@ -124,14 +140,13 @@ def _money_claim(place: Place, signal: Signal, money: Money | None, buyer: str |
     return Claim(place, signal, money.amount if money else None, buyer)
 
 
-def _read_result_line(fragment: str) -> tuple[Claim | None, Money | None, datetime | None]:
+def _read_result_line(line: Element) -> tuple[Claim | None, Money | None, datetime | None]:
     """The headline result ("Sold for", "Bid to", "Current Bid:") and its instant."""
-    cut = fragment.find("comments-anchor-link")
-    head = fragment if cut == -1 else fragment[:cut]
-    text = parse_text(head)
+    # The comment counter shares the line; the result is what comes before it.
+    cut = find_with_class(line, "comments-anchor-link")
+    text = text_of(line, until=cut)
     money = parse_money(text)
-    epoch = _EPOCH_ATTRIBUTE.search(head)
-    instant = parse_epoch(epoch.group(1)) if epoch else None
+    instant = parse_epoch(find_epoch(line, until=cut))
     lowered = text.lower()
     if lowered.startswith("sold for"):
         signal = Signal.SOLD
@@ -150,27 +165,35 @@ def _read_result_line(fragment: str) -> tuple[Claim | None, Money | None, dateti
     return _money_claim(Place.RESULT_LINE, signal, money, None), money, instant
 
 
-def _read_table(table: str) -> tuple[Claim | None, Money | None, dict[str, Any]]:
+def _table_rows(table: Element) -> list[tuple[str, Element]]:
+    """(label, value cell) of each row of the auction box."""
+    rows: list[tuple[str, Element]] = []
+    for row in table.iter("tr"):
+        cells = [cell for cell in row if cell.tag in ("td", "th")]
+        label = next((c for c in cells if has_class(c, "listing-stats-label")), None)
+        value = next((c for c in cells if has_class(c, "listing-stats-value")), None)
+        if label is not None and value is not None:
+            rows.append((text_of(label).lower(), value))
+    return rows
+
+
+def _read_table(table: Element) -> tuple[Claim | None, Money | None, dict[str, Any]]:
     """The auction box: its bid row, end time and bid count."""
-    close = table.find(">")
-    classes = table[:close]
-    ended = " ended" in classes or '"ended' in classes
+    ended = has_class(table, "ended")
     facts: dict[str, Any] = {}
     claim: Claim | None = None
     money: Money | None = None
-    for row in _TABLE_ROW.finditer(table):
-        label = parse_text(row.group("label")).lower()
-        raw_value = row.group("value")
-        value = parse_text(raw_value)
-        epoch = _EPOCH_ATTRIBUTE.search(raw_value)
+    for label, cell in _table_rows(table):
+        value = text_of(cell)
+        epoch = find_epoch(cell)
         if "withdrawn" in label or "withdrawn" in value.lower():
             claim = Claim(Place.AUCTION_TABLE, Signal.WITHDRAWN, claim.amount if claim else None)
             if epoch:
-                facts.setdefault("ended_at", parse_epoch(epoch.group(1)))
+                facts.setdefault("ended_at", parse_epoch(epoch))
         elif claim is None and ("winning bid" in label or label in {"sold", "sold for"}):
             money = parse_money(value)
-            bidder = _HIGH_BIDDER.search(raw_value)
-            buyer = parse_text(bidder.group("inner")) if bidder else None
+            bidder = find_with_attribute(cell, "data-listing-high-bidder-link")
+            buyer = text_of(bidder) if bidder is not None else None
             if buyer and buyer.lower().startswith("by "):
                 buyer = buyer[3:].strip()
             claim = _money_claim(Place.AUCTION_TABLE, Signal.SOLD, money, buyer or None)
@@ -182,15 +205,17 @@ def _read_table(table: str) -> tuple[Claim | None, Money | None, dict[str, Any]]
             money = parse_money(value)
             claim = _money_claim(Place.AUCTION_TABLE, Signal.LIVE, money, None)
         elif "auction ended" in label or label == "ended":
-            facts["ended_at"] = parse_epoch(epoch.group(1)) if epoch else None
+            facts["ended_at"] = parse_epoch(epoch)
         elif label in {"time left", "ends on", "ends in"} and epoch:
-            facts.setdefault("scheduled_end", parse_epoch(epoch.group(1)))
+            facts.setdefault("scheduled_end", parse_epoch(epoch))
         elif label == "bids":
             facts["bids"] = parse_count(value)
         elif not label and claim is None:
-            amount = _DATA_AMOUNT.search(raw_value)
-            if amount and not ended:
-                claim = Claim(Place.AUCTION_TABLE, Signal.LIVE, int(amount.group(1)))
+            # The hidden bidding widget of a live auction: data-amount is the current bid.
+            widget = find_with_attribute(cell, "data-amount")
+            amount = (widget.get("data-amount") or "").strip() if widget is not None else ""
+            if amount.isdigit() and len(amount) <= 12 and not ended:
+                claim = Claim(Place.AUCTION_TABLE, Signal.LIVE, int(amount))
     if claim is None and (ended or "ended_at" in facts):
         claim = Claim(Place.AUCTION_TABLE, Signal.ENDED)
     return claim, money, facts
@@ -201,7 +226,7 @@ def _read_auction(regions: PageRegions) -> _Auction:
     currency: str | None = None
     ended_at = scheduled_end = None
     table_bids: int | None = None
-    if regions.auction_table:
+    if regions.auction_table is not None:
         claim, money, facts = _read_table(regions.auction_table)
         if claim:
             claims.append(claim)
@@ -210,7 +235,7 @@ def _read_auction(regions: PageRegions) -> _Auction:
         scheduled_end = facts.get("scheduled_end")
         table_bids = facts.get("bids")
     header_comments: int | None = None
-    if regions.result_line:
+    if regions.result_line is not None:
         claim, money, instant = _read_result_line(regions.result_line)
         if claim:
             claims.append(claim)
@@ -219,8 +244,9 @@ def _read_auction(regions: PageRegions) -> _Auction:
             scheduled_end = scheduled_end or instant
         else:
             ended_at = ended_at or instant
-        count = _COMMENTS_HEADER.search(regions.result_line)
-        header_comments = parse_count(count.group(1)) if count else None
+        header = find_with_class(regions.result_line, "comments_header_html")
+        count = find_with_class(header, "info-value") if header is not None else None
+        header_comments = parse_count(text_of(count)) if count is not None else None
     return _Auction(
         claims=tuple(claims),
         currency=currency,
@@ -288,11 +314,8 @@ def _read_gallery(raw: str | None) -> tuple[str, ...]:
     """Full-size image URLs of the whole gallery, in page order, without repeats."""
     if not raw:
         return ()
-    text = raw.replace("&quot;", '"')
-    if "&" in text:
-        text = html_entities.unescape(raw)
     try:
-        items = json.loads(text)
+        items = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ListingParseError("the photo gallery JSON is damaged: truncated page?") from exc
     if not isinstance(items, list):
@@ -313,8 +336,7 @@ def _read_title(regions: PageRegions) -> str:
     for candidate in (regions.h1, regions.og_title, regions.title_tag):
         if not candidate:
             continue
-        text = parse_text(candidate)
-        text = _TITLE_TAG_TAIL.sub("", text)
+        text = _TITLE_TAG_TAIL.sub("", clean_text(candidate))
         text = re.sub(r"^\s*no reserve:\s*", "", text, flags=re.IGNORECASE).strip()
         if text:
             return text
@@ -323,13 +345,49 @@ def _read_title(regions: PageRegions) -> str:
 
 def _read_no_reserve(regions: PageRegions, noreserve_tag: bool) -> bool | None:
     stated = [t for t in (regions.title_tag, regions.og_title) if t]
-    if noreserve_tag or any(_NO_RESERVE.match(parse_text(t)) for t in stated):
+    if noreserve_tag or any(_NO_RESERVE.match(t) for t in stated):
         return True
     return False if stated else None
 
 
 def _first(bullets: Sequence[str], accept: Callable[[str], bool]) -> str | None:
     return next((bullet for bullet in bullets if accept(bullet)), None)
+
+
+def _only(values: Iterable[str | None]) -> str | None:
+    """The value when exactly one distinct value is given; None for none, or for several."""
+    found = {value for value in values if value}
+    return found.pop() if len(found) == 1 else None
+
+
+def _read_drivetrain(
+    bullets: Sequence[str], title: str, make: str | None, model: str | None, description: str
+) -> str | None:
+    """The driven wheels: a bullet that names them, else what the listing implies, if it agrees."""
+    stated = next((d for d in map(parse_drivetrain, bullets) if d), None)
+    if stated is not None:
+        return stated
+    # Without the usual bullet: equipment only four-wheel drives have, a drive system named in
+    # the title ("quattro", "4x4"), or a model name that fixes it ("Carrera 4").
+    implied = {
+        drive
+        for drive in (
+            *map(parse_drivetrain_implied, bullets),
+            parse_drivetrain(title),
+            parse_model_drivetrain(make, model),
+        )
+        if drive
+    }
+    prose = parse_drivetrain_prose(description)
+    if not implied:
+        return prose
+    if len(implied) > 1:
+        return None
+    drive = implied.pop()
+    # Prose that "drives all four wheels" fits both kinds of four-wheel drive.
+    if prose is None or prose == drive or {prose, drive} == {"4WD", "AWD"}:
+        return drive
+    return None
 
 
 def _listing_url(regions: PageRegions, given: str | None) -> str:
@@ -358,7 +416,7 @@ def _latest_end(items: Sequence[Mapping[str, Any]]) -> datetime | None:
 
 def parse_listing(html: str, url: str | None = None) -> Listing:
     """Every fact of a BaT listing page; ListingParseError if the page is not a whole listing."""
-    regions = locate_regions(html)
+    regions = locate_regions(parse_document(html))
     listing_url = _listing_url(regions, url)
     if regions.essentials is None and regions.legacy_essentials is None:
         raise ListingParseError("no BaT Essentials block: truncated page or not a listing page")
@@ -381,7 +439,9 @@ def parse_listing(html: str, url: str | None = None) -> Listing:
     if vms is not None:
         items = raw_comments(vms)
         seller_id = vms.get("postAuthor")
-        thread = read_thread(items, seller_id if isinstance(seller_id, int) else None)
+        # Only bids and system records decide the outcome; ordinary comments are just counted.
+        records = [item for item in items if item.get("type") in AUCTION_RECORD_TYPES]
+        thread = read_thread(records, seller_id if isinstance(seller_id, int) else None)
 
     live_bids = tuple(c.bid_amount for c in thread if c.kind is CommentKind.BID and c.bid_amount)
     canceled = tuple(
@@ -421,7 +481,7 @@ def parse_listing(html: str, url: str | None = None) -> Listing:
     else:
         ended_at = auction.ended_at or _latest_end(items)
 
-    make_hint = parse_text(regions.make_chip) if regions.make_chip else None
+    make_hint = regions.make_chip
     vehicle = parse_title_vehicle(title, make_hint)
 
     vin = next((v for v in map(parse_chassis, essentials.bullets) if v), None)
@@ -430,16 +490,19 @@ def parse_listing(html: str, url: str | None = None) -> Listing:
     mileage = next(
         (m for b in bullets if _MILEAGE_BULLET.match(b) and (m := parse_mileage(b))), None
     )
-    description = parse_text(regions.description) if regions.description else ""
+    description = regions.description or ""
     mileage_unit = mileage.unit if mileage else None
     if mileage is not None and mentions_unknown_mileage(description):
         mileage_unit = MileageUnit.TMU
     transmission = next(
         (t for b in bullets if looks_like_transmission(b) and (t := parse_transmission(b))), None
     )
-    drivetrain = next((d for d in map(parse_drivetrain, bullets) if d), None)
-    if drivetrain is None:
-        drivetrain = parse_drivetrain_prose(description)
+    exterior = parse_colour(_first(bullets, looks_like_paint)) or _only(
+        b for b in bullets if looks_like_bare_colour(b)
+    )
+    interior = parse_interior(_first(bullets, looks_like_upholstery)) or _only(
+        map(parse_bare_interior, bullets)
+    )
 
     return Listing(
         url=listing_url,
@@ -457,11 +520,11 @@ def parse_listing(html: str, url: str | None = None) -> Listing:
         vin_valid=check_vin(vin),
         mileage=mileage.value if mileage else None,
         mileage_unit=mileage_unit,
-        exterior_color=parse_colour(_first(bullets, looks_like_paint)),
-        interior_color=parse_interior(_first(bullets, looks_like_upholstery)),
+        exterior_color=exterior,
+        interior_color=interior,
         engine=_first(bullets, looks_like_engine),
         transmission=transmission,
-        drivetrain=drivetrain,
+        drivetrain=_read_drivetrain(bullets, title, vehicle.make, vehicle.model, description),
         location=essentials.location,
         seller=essentials.seller,
         buyer=decision.buyer if outcome is Outcome.SOLD else None,

@@ -317,6 +317,62 @@ def parse_drivetrain(text: str | None) -> str | None:
     return None
 
 
+# Equipment that exists only on four-wheel-drive vehicles: a low range, manual locking hubs.
+_FOUR_WHEEL_DRIVE_PARTS = re.compile(
+    r"\b(?:(?:two|2|dual)[- ](?:speed|range)|low[- ]range)\s+transfer\s+case\b|"
+    r"\blocking\s+(?:front\s+)?hubs\b",
+    re.IGNORECASE,
+)
+
+
+def parse_drivetrain_implied(text: str | None) -> str | None:
+    """Drivetrain that a bullet implies without naming it ("Two-Speed Transfer Case" is 4WD).
+
+    >>> parse_drivetrain_implied('Two-Speed Transfer Case')
+    '4WD'
+    >>> parse_drivetrain_implied('Warn Locking Hubs')
+    '4WD'
+    >>> parse_drivetrain_implied('Limited-Slip Differential') is None
+    True
+    """
+    if text and _FOUR_WHEEL_DRIVE_PARTS.search(text):
+        return "4WD"
+    return None
+
+
+# Model names that fix the driven wheels whatever the year: every Porsche "Carrera 4" and
+# "Targa 4" (since the 964 of 1989) drives all four wheels, a "Carrera 2" the rear ones, and
+# Lamborghini's LP codes end in the number of driven wheels ("LP640-4", "LP580-2").
+_MODEL_DRIVES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("porsche", re.compile(r"\b(?:carrera|targa)\s+4s?(?![.\d])|\bc4s?\b", re.I), "AWD"),
+    ("porsche", re.compile(r"\bcarrera\s+2(?![.\d])", re.I), "RWD"),
+    ("lamborghini", re.compile(r"\blp\s?\d{3}-4\b", re.I), "AWD"),
+    ("lamborghini", re.compile(r"\blp\s?\d{3}-2\b", re.I), "RWD"),
+)
+
+
+def parse_model_drivetrain(make: str | None, model: str | None) -> str | None:
+    """Drivetrain that a model name fixes for its make; None when the name leaves it open.
+
+    >>> parse_model_drivetrain('Porsche', '911 Carrera 4S Coupe')
+    'AWD'
+    >>> parse_model_drivetrain('Lamborghini', 'Gallardo LP550-2 Valentino Balboni')
+    'RWD'
+    >>> parse_model_drivetrain('Porsche', '911 Turbo') is None  # the 930 drove the rear wheels
+    True
+    >>> parse_model_drivetrain('Citroen', 'C4 Picasso') is None
+    True
+    """
+    if not make or not model:
+        return None
+    found = {
+        drive
+        for name, pattern, drive in _MODEL_DRIVES
+        if name == make.strip().lower() and pattern.search(model)
+    }
+    return found.pop() if len(found) == 1 else None
+
+
 # Listing prose states the driven wheels ("sent to the rear wheels", "drives all four wheels");
 # only phrases about delivering power count, not "front-axle lift" or "rear wheels are 18-inch".
 _DRIVE_PROSE = re.compile(
@@ -440,6 +496,127 @@ def parse_interior(text: str | None) -> str | None:
         return None
     value = _UPHOLSTERY.sub("", " " + text.strip()).strip()
     return value or None
+
+
+# Bullets that name a colour or an interior without "Paint" or "Upholstery" ("Guards Red",
+# "Black Leather"), as older and simpler listings write them. Read only when nothing else in the
+# bullet names another thing, and (by the caller) only when one bullet alone qualifies.
+_COLOUR_WORDS = frozenset(
+    {
+        *("black", "white", "red", "blue", "green", "yellow", "orange", "silver", "gray"),
+        *("grey", "brown", "tan", "beige", "gold", "purple", "maroon", "burgundy", "bronze"),
+        *("champagne", "ivory", "cream", "copper", "teal", "turquoise", "aqua", "violet"),
+        *("pink", "magenta", "charcoal", "graphite", "gunmetal", "pewter", "taupe", "khaki"),
+        *("cobalt", "indigo", "crimson", "scarlet", "bordeaux", "carmine", "vermilion"),
+    }
+)
+# Hide and fabric shades: colours only beside a material ("Saddle Leather"); alone, "Mahogany"
+# is as likely a wood and "Navy" a former owner.
+_INTERIOR_COLOUR_WORDS = frozenset(
+    {
+        *("navy", "saddle", "cognac", "chestnut", "mahogany", "oxblood", "espresso", "mocha"),
+        *("parchment", "magnolia", "biscuit", "oatmeal", "cinnamon", "camel", "caramel"),
+        *("olive", "slate", "sienna", "russet", "plum"),
+    }
+)
+# Italian, German and French colour words lead their names ("Rosso Corsa", "Nero Daytona").
+_LEADING_COLOUR_WORDS = frozenset(
+    {
+        *("rosso", "nero", "bianco", "giallo", "grigio", "blu", "azzurro", "verde", "argento"),
+        *("arancio", "marrone", "avorio", "schwarz", "weiss", "rot", "blau", "silber", "grau"),
+        *("noir", "blanc", "rouge", "bleu", "vert", "gris", "argent", "jaune"),
+    }
+)
+_PAINT_FINISHES = frozenset({"metallic", "pearl", "pearlescent", "mica", "tricoat", "matte"})
+_UPHOLSTERY_MATERIALS = frozenset(
+    {
+        *("leather", "leatherette", "vinyl", "cloth", "velour", "alcantara", "suede", "tweed"),
+        *("tartan", "corduroy", "houndstooth", "nappa", "tex"),
+    }
+)
+# Words that make a bullet about something other than the body colour or the seats.
+_OTHER_THINGS = frozenset(
+    {
+        *("upholstery", "interior", "trim", "seat", "top", "roof", "hardtop", "soft", "wheel"),
+        *("wheels", "rims", "calipers", "caliper", "stripe", "stripes", "livery", "wrap"),
+        *("decals", "graphics", "accents", "badges", "badging", "mirrors", "bumpers", "grille"),
+        *("carpet", "carpets", "dash", "dashboard", "headliner", "package", "edition", "tint"),
+        *("tinted", "windows", "glass", "lights", "brakes", "exhaust", "engine", "hood", "cover"),
+        *("tonneau", "convertible", "canvas", "bed", "liner", "market", "title", "records"),
+        *("report", "award", "steering", "shift", "knob", "boot", "door", "panels", "heated"),
+        *("power", "ventilated", "wrapped", "stitching", "piping", "inserts", "bag", "luggage"),
+        *("case", "manual", "manuals", "pouch", "key", "tool", "kit", "paint", "anniversary"),
+        *("tires", "tyres", "whitewalls"),
+    }
+)
+# Two colours in one bullet ("Black over Tan", "Red with White Stripes") are not one colour.
+_COMBINING_WORDS = frozenset({"over", "with", "and", "on", "or"})
+_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
+
+
+def _bare_words(text: str | None, limit: int) -> list[str] | None:
+    """The lower-case words of a short bullet with no digits or labels; None otherwise."""
+    if not text or any(c.isdigit() for c in text) or ":" in text or "/" in text:
+        return None
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not 0 < len(words) <= limit or _OTHER_THINGS.intersection(words):
+        return None
+    return words
+
+
+def looks_like_bare_colour(text: str | None) -> bool:
+    """Whether a bullet is only an exterior colour's name, without the word "Paint".
+
+    The name ends in a colour or a finish ("Guards Red", "Arctic Silver Metallic"), or starts
+    with an Italian, German or French colour word ("Giallo Modena").
+
+    >>> [looks_like_bare_colour(b) for b in ('Guards Red', 'Arctic Silver Metallic', 'Rosso Corsa')]
+    [True, True, True]
+    >>> [looks_like_bare_colour(b) for b in ('Red Brake Calipers', 'Black Soft Top', 'Black Leather')]
+    [False, False, False]
+    >>> [looks_like_bare_colour(b) for b in ('Silver Anniversary Edition', 'Black over Tan')]
+    [False, False]
+    >>> [looks_like_bare_colour(b) for b in ('Nardi Mahogany', 'Ex-Royal Navy')]
+    [False, False]
+    """
+    words = _bare_words(text, 5)
+    if not words or _COMBINING_WORDS.intersection(words):
+        return False
+    if _UPHOLSTERY_MATERIALS.intersection(words):
+        return False
+    last, first = words[-1], words[0]
+    return last in _COLOUR_WORDS or last in _PAINT_FINISHES or first in _LEADING_COLOUR_WORDS
+
+
+_SEATS = re.compile(r"\s+(?:seats|seating)\s*$", re.IGNORECASE)
+
+
+def parse_bare_interior(text: str | None) -> str | None:
+    """The interior a bullet names by colour and material alone, without "Upholstery".
+
+    >>> parse_bare_interior('Black Leather')
+    'Black Leather'
+    >>> parse_bare_interior('Tan Leather Seats')
+    'Tan Leather'
+    >>> parse_bare_interior('Saddle Vinyl')
+    'Saddle Vinyl'
+    >>> parse_bare_interior('Nero Leather and Houndstooth Cloth')
+    'Nero Leather and Houndstooth Cloth'
+    >>> [parse_bare_interior(b) for b in ('Nappa Leather', 'Leather-Wrapped Steering Wheel')]
+    [None, None]
+    >>> [parse_bare_interior(b) for b in ('Heated Black Leather Seats', 'Black Vinyl Top')]
+    [None, None]
+    """
+    if not text:
+        return None
+    value = _SEATS.sub("", text.strip())
+    words = _bare_words(value, 6)
+    if not words or words[-1] not in _UPHOLSTERY_MATERIALS:
+        return None
+    if _COMBINING_WORDS.difference({"and"}).intersection(words):
+        return None
+    colours = _COLOUR_WORDS | _LEADING_COLOUR_WORDS | _INTERIOR_COLOUR_WORDS
+    return value if colours.intersection(words) else None
 
 
 _VIN_VALUES = {

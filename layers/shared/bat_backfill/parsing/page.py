@@ -1,35 +1,43 @@
-"""Locate the few regions of a BaT listing page that hold facts, with str.find, not a parse."""
+"""Parse a BaT listing page into an HTML tree (lxml) and find the elements that hold its facts."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from lxml import etree
+
+Element = etree._Element
 
 
 class ListingParseError(ValueError):
     """The input is not a whole BaT listing page: empty, truncated, another site's, or garbage."""
 
 
-# Escaped copies of the auction box and result line sit inside BAT_VMS / pusher JSON
-# (`class=\"listing-available-info\"`); a real opening tag has no backslash before the needle.
-_TAG_LOOKBACK = 600
-# Upper bounds for regions; a region that does not close within them is a damaged page.
-_MAX_RESULT_LINE = 20_000
-_MAX_TABLE = 40_000
-_MAX_ESSENTIALS = 60_000
-_MAX_DESCRIPTION = 60_000
-_MAX_TITLE = 2_000
-
+# Tags that break text into separate words; inline tags (a, strong, span) join their neighbours.
+_BLOCK_TAGS = frozenset(
+    {
+        *("address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt"),
+        *("figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header"),
+        *("hr", "li", "main", "nav", "ol", "p", "section", "table", "tbody", "td", "tfoot"),
+        *("th", "thead", "tr", "ul"),
+    }
+)
+# Elements whose content is never page text: code, styles and client-side templates.
+_HIDDEN_TAGS = frozenset({"script", "style", "template"})
+_EPOCH = re.compile(r"\d{9,11}")
+_EPOCH_ATTRIBUTES = ("data-timestamp", "data-until", "data-ends")
 _POST_ID = re.compile(r"\bpost-(\d{1,12})\b")
-_BID_ID = re.compile(r'data-listing-bid-id="(\d{1,12})"')
-_ATTRIBUTE = re.compile(r"""\b([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_CLOSING_HTML = re.compile(r"</html", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class PageRegions:
-    """Raw fragments of one listing page; None where the page lacks the region."""
+    """The fact-bearing parts of one listing page: plain text where a string is all there is,
+    elements where the structure matters; None where the page lacks the part."""
 
     title_tag: str | None
     og_url: str | None
@@ -37,146 +45,155 @@ class PageRegions:
     og_title: str | None
     content_group: str | None
     h1: str | None
-    result_line: str | None
+    result_line: Element | None
     make_chip: str | None
     post_classes: str | None
     description: str | None
     gallery_json: str | None
-    auction_table: str | None
+    auction_table: Element | None
     views: str | None
     watchers: str | None
-    essentials: str | None
-    legacy_essentials: str | None
+    essentials: Element | None
+    legacy_essentials: Element | None
     vms: dict[str, Any] | None
     post_id: int | None = None
     noreserve_tag: bool = False
 
 
-def find_open_tag(page: str, needle: str, start: int = 0, end: int | None = None) -> int:
-    """Index of the '<' of the first real (not JSON-escaped) opening tag containing `needle`.
+def _live(element: Element) -> bool:
+    """Whether the element is page content, not part of a client-side <template> (Knockout)."""
+    return next(element.iterancestors("template"), None) is None
 
-    >>> find_open_tag('x = "<div class=\\\\"a\\\\">"; <div class="a">', 'class="a"')
-    25
-    >>> find_open_tag('<p>class="a"</p>', 'class="a"')
-    -1
-    >>> find_open_tag('<head><title>x</title>', '<title')
-    6
+
+def _first(root: Element, tag: str, wanted: Callable[[Element], bool]) -> Element | None:
+    """The first live `tag` element that `wanted` accepts, in document order.
+
+    Walking one tag name with lxml's iterator and testing attributes in Python is several times
+    faster here than the equivalent XPath, whose class tests build strings for every element.
     """
-    stop = len(page) if end is None else end
-    position = start
-    while True:
-        hit = page.find(needle, position, stop)
-        if hit == -1:
-            return -1
-        if needle.startswith("<"):
-            return hit
-        opening = page.rfind("<", max(0, hit - _TAG_LOOKBACK), hit)
-        if opening != -1:
-            between = page[opening:hit]
-            if ">" not in between and "\\" not in between and between[1:2].isalpha():
-                return opening
-        position = hit + len(needle)
+    return next((node for node in root.iter(tag) if wanted(node) and _live(node)), None)
 
 
-def find_element_end(page: str, opening: int, tag: str, limit: int) -> int:
-    """Index just past the tag that closes the element opened at `opening`; -1 if not within limit.
+def has_class(element: Element, name: str) -> bool:
+    """Whether `name` is one of the element's classes.
 
-    >>> html = '<div a><div>x</div><div>y</div></div><div>after</div>'
-    >>> html[: find_element_end(html, 0, 'div', 1000)]
-    '<div a><div>x</div><div>y</div></div>'
-    >>> find_element_end('<div><div>unclosed</div>', 0, 'div', 1000)
-    -1
+    >>> has_class(etree.fromstring('<td class="listing-stats-value  current-bid-value"/>'),
+    ...           'current-bid-value')
+    True
     """
-    open_token, close_token = "<" + tag, "</" + tag
-    stop = min(len(page), opening + limit)
-    position = page.find(">", opening, stop)
-    if position == -1:
-        return -1
-    depth = 1
-    while True:
-        next_close = page.find(close_token, position, stop)
-        if next_close == -1:
-            return -1
-        next_open = page.find(open_token, position, next_close)
-        if next_open != -1:
-            depth += 1
-            position = next_open + len(open_token)
-            continue
-        depth -= 1
-        position = next_close + len(close_token)
-        if depth == 0:
-            after = page.find(">", position, stop)
-            return -1 if after == -1 else after + 1
+    return name in (element.get("class") or "").split()
 
 
-def read_attributes(tag_html: str) -> dict[str, str]:
-    """Attributes of one opening tag (values still entity-escaped).
+def parse_document(page: str) -> Element:
+    """The root element of the page's HTML tree; ListingParseError for input that is no page.
 
-    >>> read_attributes('<meta property="og:url" content=\\'https://x/\\'>')
-    {'property': 'og:url', 'content': 'https://x/'}
+    >>> parse_document('<P CLASS=x>caf&eacute;</p></html>').findtext('body/p')
+    'café'
     """
-    attributes: dict[str, str] = {}
-    for match in _ATTRIBUTE.finditer(tag_html):
-        value = match.group(2) if match.group(2) is not None else match.group(3)
-        attributes.setdefault(match.group(1).lower(), value or "")
-    return attributes
-
-
-def _opening_tag(page: str, opening: int) -> str:
-    close = page.find(">", opening, opening + 4000)
-    return page[opening : close + 1] if close != -1 else ""
-
-
-def _meta_content(page: str, needle: str, end: int) -> str | None:
-    opening = find_open_tag(page, needle, 0, end)
-    if opening == -1:
-        return None
-    attributes = read_attributes(_opening_tag(page, opening))
-    return attributes.get("content") or attributes.get("href")
-
-
-def _element_text(page: str, needle: str, tag: str, limit: int, start: int = 0) -> str | None:
-    """Inner HTML of the first `tag` element whose opening tag contains `needle`."""
-    opening = find_after(page, needle, start)
-    if opening == -1:
-        return None
-    inner_start = page.find(">", opening, opening + 4000)
-    inner_end = page.find("</" + tag, inner_start, inner_start + limit)
-    if inner_start == -1 or inner_end == -1:
-        return None
-    return page[inner_start + 1 : inner_end]
-
-
-def find_after(page: str, needle: str, anchor: int) -> int:
-    """find_open_tag from `anchor` on, then before it: the page order is usual, not guaranteed."""
-    hit = find_open_tag(page, needle, max(anchor, 0))
-    if hit == -1 and anchor > 0:
-        hit = find_open_tag(page, needle, 0, anchor + len(needle))
-    return hit
-
-
-def _element(
-    page: str, needle: str, tag: str, limit: int, anchor: int = 0
-) -> tuple[str | None, int]:
-    """Outer HTML of the first balanced `tag` element whose opening tag contains `needle`."""
-    opening = find_after(page, needle, anchor)
-    if opening == -1 or not page.startswith("<" + tag, opening):
-        return None, opening
-    end = find_element_end(page, opening, tag, limit)
-    if end == -1:
-        raise ListingParseError(f"the <{tag}> holding {needle!r} never closes: truncated page?")
-    return page[opening:end], opening
-
-
-def _read_json_object(page: str, marker: str, start: int = 0, end: int | None = None) -> Any:
-    at = page.find(marker, start, len(page) if end is None else end)
-    if at == -1:
-        return None
+    if not isinstance(page, str):
+        raise ListingParseError(f"expected the page as text, got {type(page).__name__}")
+    if not page or page.isspace():
+        raise ListingParseError("empty page")
+    # A page cut short loses its closing tag; checked first so a half page is never half parsed.
+    # rfind looks from the end, where the tag is: a forward search scans the whole page.
+    closed = page.rfind("</html") != -1 or page.rfind("</HTML") != -1
+    if not closed and _CLOSING_HTML.search(page) is None:
+        raise ListingParseError("truncated page: no closing </html>")
+    # The text is already decoded: the parser is told its encoding, so a <meta charset> in the
+    # page cannot make it decode the bytes again another way.
+    parser = etree.HTMLParser(
+        encoding="utf-8",
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+        default_doctype=False,
+        huge_tree=True,
+    )
     try:
-        value, _ = json.JSONDecoder().raw_decode(page, at + len(marker))
-    except json.JSONDecodeError as exc:
-        raise ListingParseError(f"{marker.strip()} is not valid JSON: truncated page?") from exc
-    return value
+        root = etree.fromstring(page.encode("utf-8", "replace"), parser)
+    except (etree.LxmlError, ValueError) as exc:
+        raise ListingParseError(f"not an HTML page: {exc}") from exc
+    if root is None:
+        raise ListingParseError("not an HTML page")
+    return root
+
+
+def text_of(element: Element | None, until: Element | None = None) -> str:
+    """The element's text as a reader sees it on one line: words joined by single spaces.
+
+    Text in scripts, styles and templates is left out; with `until`, the text stops where that
+    descendant begins. The walk keeps its own stack: a hostile page may nest thousands deep.
+
+    >>> text_of(etree.fromstring('<p>Sold for <b>USD $1</b>\\n <i>on</i><br/>1/2/25</p>'))
+    'Sold for USD $1 on 1/2/25'
+    """
+    if element is None:
+        return ""
+    parts: list[str] = []
+    # (node, True) marks the end of a node whose start and content were already written.
+    stack: list[tuple[Element, bool]] = [(element, False)]
+    while stack:
+        node, ended = stack.pop()
+        tag = node.tag
+        if not ended:
+            if node is until:
+                break
+            if isinstance(tag, str) and tag not in _HIDDEN_TAGS:
+                if tag in _BLOCK_TAGS:
+                    parts.append(" ")
+                if node.text:
+                    parts.append(node.text)
+                stack.append((node, True))
+                stack.extend((child, False) for child in reversed(node))
+                continue
+        elif tag in _BLOCK_TAGS:
+            parts.append(" ")
+        if node is not element and node.tail:
+            parts.append(node.tail)
+    return " ".join("".join(parts).split())
+
+
+def clean_text(text: str | None) -> str:
+    """Text already decoded by the parser (an attribute, a title) with its spaces collapsed.
+
+    >>> clean_text('  No Reserve:\\n 2004\\xa0Porsche ')
+    'No Reserve: 2004 Porsche'
+    """
+    return " ".join(text.split()) if text else ""
+
+
+def iter_until(element: Element, until: Element | None = None) -> Iterator[Element]:
+    """The element and its descendants in document order, stopping where `until` begins."""
+    for node in element.iter():
+        if node is until:
+            return
+        yield node
+
+
+def find_epoch(element: Element | None, until: Element | None = None) -> str | None:
+    """The first epoch-seconds attribute (data-timestamp, data-until, data-ends) in the element.
+
+    >>> find_epoch(etree.fromstring('<td><span data-ends="1766600047">Wed</span></td>'))
+    '1766600047'
+    """
+    if element is None:
+        return None
+    for node in iter_until(element, until):
+        for name in _EPOCH_ATTRIBUTES:
+            value = node.get(name)
+            if value is not None and _EPOCH.fullmatch(value.strip()):
+                return value.strip()
+    return None
+
+
+def find_with_attribute(element: Element, name: str) -> Element | None:
+    """The first element (the given one included) that carries attribute `name`."""
+    return next((node for node in element.iter() if node.get(name) is not None), None)
+
+
+def find_with_class(element: Element, name: str) -> Element | None:
+    """The first element (the given one included) with class `name`."""
+    return next((node for node in element.iter() if has_class(node, name)), None)
 
 
 _LISTING_URL = re.compile(
@@ -200,17 +217,19 @@ def check_listing_url(url: str) -> str:
     return f"https://bringatrailer.com/listing/{match.group('slug')}/"
 
 
-def _head_end(page: str) -> int:
-    end = page.find("</head")
-    return end if end != -1 else min(len(page), 300_000)
+def _meta(root: Element, name: str) -> str | None:
+    meta = _first(root, "meta", lambda node: node.get("property") == name)
+    return meta.get("content") if meta is not None else None
 
 
-def locate_site_url(page: str, given: str | None) -> str | None:
+def _canonical(root: Element) -> str | None:
+    link = _first(root, "link", lambda node: "canonical" in (node.get("rel") or "").split())
+    return link.get("href") if link is not None else None
+
+
+def locate_site_url(root: Element, given: str | None) -> str | None:
     """The listing URL the page states (og:url, then canonical), else the one given; checked."""
-    head_end = _head_end(page)
-    stated = _meta_content(page, 'property="og:url"', head_end) or _meta_content(
-        page, 'rel="canonical"', head_end
-    )
+    stated = _meta(root, "og:url") or _canonical(root)
     if stated:
         return check_listing_url(stated)
     return check_listing_url(given) if given else None
@@ -220,140 +239,138 @@ _CONTENT_GROUP_MARKER = "var BAT_CTX = "
 VMS_MARKER = "var BAT_VMS = "
 
 
-def locate_vms(page: str) -> dict[str, Any] | None:
+def _script_json(root: Element, marker: str) -> Any:
+    """The JSON value assigned after the first `marker` in a script; None without one."""
+    for script in root.iter("script"):
+        code = script.text or ""
+        at = code.find(marker)
+        if at == -1:
+            continue
+        try:
+            value, _ = json.JSONDecoder().raw_decode(code, at + len(marker))
+        except json.JSONDecodeError as exc:
+            raise ListingParseError(f"{marker.strip()} is not valid JSON: truncated page?") from exc
+        return value
+    return None
+
+
+def locate_vms(root: Element) -> dict[str, Any] | None:
     """The BAT_VMS object (comments, bids, system records); None on layouts without it.
 
-    It sits in the footer scripts, so the search runs from the end. A comment quoting the marker
-    cannot pass for it: a "comments" key needs quotes, which BaT escapes in comment text.
+    It sits in the footer scripts, so they are tried from the last; within one, the assignment
+    opens the script. Only script text counts, and a comment quoting the marker cannot pass for
+    it: a "comments" key needs quotes, which the JSON escapes in comment text.
 
-    >>> locate_vms('<script>var BAT_VMS = {"comments": []};</script><p>var BAT_VMS = {}</p>')
+    >>> locate_vms(parse_document(
+    ...     '<script>var BAT_VMS = {"comments": []};</script><p>var BAT_VMS = {}</p></html>'))
     {'comments': []}
     """
     decoder = json.JSONDecoder()
-    position, found = len(page), False
-    while (at := page.rfind(VMS_MARKER, 0, position)) != -1:
-        found, position = True, at
-        try:
-            value, _ = decoder.raw_decode(page, at + len(VMS_MARKER))
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict) and isinstance(value.get("comments"), list):
-            return value
+    found = False
+    scripts = [code for script in root.iter("script") if VMS_MARKER in (code := script.text or "")]
+    for code in reversed(scripts):
+        position = 0
+        while (at := code.find(VMS_MARKER, position)) != -1:
+            found, position = True, at + len(VMS_MARKER)
+            try:
+                value, _ = decoder.raw_decode(code, at + len(VMS_MARKER))
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict) and isinstance(value.get("comments"), list):
+                return value
     if found:
         raise ListingParseError("BAT_VMS is not valid JSON: truncated or damaged page")
     return None
 
 
-def locate_regions(page: str) -> PageRegions:
-    """Find every fact-bearing region; raise ListingParseError for input that is no whole page."""
-    if not isinstance(page, str):
-        raise ListingParseError(f"expected the page as text, got {type(page).__name__}")
-    if not page.strip():
-        raise ListingParseError("empty page")
-    # A page cut short loses its closing tag; checked first so a half page is never half parsed.
-    if page.rfind("</html") == -1 and page.rfind("</HTML") == -1:
-        raise ListingParseError("truncated page: no closing </html>")
-
-    head_end = _head_end(page)
-    title_tag = _element_text(page, "<title", "title", _MAX_TITLE)
-    if title_tag is not None and find_open_tag(page, "<title") >= head_end:
-        title_tag = None
-    og_url = _meta_content(page, 'property="og:url"', head_end)
-    canonical_url = _meta_content(page, 'rel="canonical"', head_end)
-    og_title = _meta_content(page, 'property="og:title"', head_end)
-
-    content_group: str | None = None
-    context = _read_json_object(page, _CONTENT_GROUP_MARKER, 0, head_end)
-    if isinstance(context, dict) and isinstance(context.get("contentGroup"), str):
-        content_group = context["contentGroup"]
-
-    h1_at = find_open_tag(page, "listing-post-title")
-    h1 = _element_text(page, "listing-post-title", "h1", _MAX_TITLE, h1_at) if h1_at != -1 else None
-    # The "NR No Reserve" chip sits in .item-tags right under the h1.
-    noreserve_tag = h1_at != -1 and page.find("item-tag-noreserve", h1_at, h1_at + 6_000) != -1
-    # Regions are searched in their usual page order, each from the previous one, so the page
-    # is scanned about once; find_after still looks behind the anchor when the order differs.
-    anchor = max(h1_at, 0)
-    result_line, result_at = _element(
-        page, 'class="listing-available-info"', "div", _MAX_RESULT_LINE, anchor
+def _make_chip(root: Element) -> str | None:
+    # <strong class="group-title-label">Make</strong>Porsche (a link, or a button once JS ran)
+    label = _first(
+        root,
+        "strong",
+        lambda node: has_class(node, "group-title-label") and text_of(node) == "Make",
     )
-    anchor = max(anchor, result_at)
+    return (clean_text(label.tail) or None) if label is not None else None
 
-    make_chip: str | None = None
-    chip_at = page.find('group-title-label">Make</strong>', anchor, anchor + 60_000)
-    if chip_at != -1:
-        chip_start = chip_at + len('group-title-label">Make</strong>')
-        chip_end = page.find("<", chip_start, chip_start + 200)
-        if chip_end != -1:
-            make_chip = page[chip_start:chip_end]
 
-    post_classes: str | None = None
-    post_at = find_after(page, "type-bat-listing", anchor)
-    if post_at != -1:
-        post_classes = read_attributes(_opening_tag(page, post_at)).get("class")
-        anchor = max(anchor, post_at)
+def _stats_item(root: Element, name: str) -> str | None:
+    # "11,385 views": under the auction box and again in the sidebar; the first is taken.
+    item = _first(root, "span", lambda node: node.get("data-stats-item") == name)
+    return text_of(item) if item is not None else None
 
-    description: str | None = None
-    excerpt_at = find_after(page, 'class="post-excerpt"', anchor)
-    if excerpt_at != -1:
-        # The excerpt's paragraphs end where the theme's templates begin.
-        excerpt_end = page.find("<script", excerpt_at, excerpt_at + _MAX_DESCRIPTION)
-        stop = excerpt_end if excerpt_end != -1 else excerpt_at + _MAX_DESCRIPTION
-        description = page[excerpt_at:stop]
-        anchor = max(anchor, excerpt_at)
 
-    gallery_json: str | None = None
-    gallery_at = find_after(page, "data-gallery-items=", anchor)
-    if gallery_at != -1:
-        gallery_start = page.find('data-gallery-items="', gallery_at) + len('data-gallery-items="')
-        gallery_end = page.find('"', gallery_start)
-        if gallery_end == -1:
-            raise ListingParseError("the photo gallery attribute never closes: truncated page?")
-        gallery_json = page[gallery_start:gallery_end]
-        anchor = max(anchor, gallery_end)
+# The <div>s that hold facts, by class; the first live one of each is the page's.
+_DIV_CLASSES = ("listing-available-info", "type-bat-listing", "post-excerpt", "essentials")
 
-    auction_table: str | None = None
-    table_at = find_after(page, 'id="listing-bid"', anchor)
-    if table_at != -1:
-        table_end = page.find("</table>", table_at, table_at + _MAX_TABLE)
-        if table_end == -1:
-            raise ListingParseError("the auction table never closes: truncated page?")
-        auction_table = page[table_at : table_end + len("</table>")]
-        anchor = max(anchor, table_at)
 
-    views = _element_text(page, 'data-stats-item="views"', "span", 200, anchor)
-    watchers = _element_text(page, 'data-stats-item="watchers"', "span", 200, anchor)
+def _fact_divs(root: Element) -> dict[str, Element]:
+    """The first live <div> of each class in _DIV_CLASSES, and of the photo gallery; one walk."""
+    found: dict[str, Element] = {}
+    for div in root.iter("div"):
+        if "gallery" not in found and div.get("data-gallery-items") is not None and _live(div):
+            found["gallery"] = div
+        classes = div.get("class")
+        if not classes:
+            continue
+        for name in _DIV_CLASSES:
+            # The substring test first: splitting every div's classes costs more than the walk.
+            if name in classes and name not in found and name in classes.split() and _live(div):
+                found[name] = div
+    return found
 
-    essentials, _ = _element(page, 'class="essentials"', "div", _MAX_ESSENTIALS, anchor)
-    legacy_essentials: str | None = None
-    if essentials is None:
-        legacy_essentials, _ = _element(page, "listing-essentials-items", "ul", _MAX_ESSENTIALS)
+
+def locate_regions(root: Element) -> PageRegions:
+    """Find every fact-bearing part of a parsed listing page."""
+    title = next(
+        (node for node in root.iter("title") if next(node.iterancestors("svg"), None) is None), None
+    )
+    context = _script_json(root, _CONTENT_GROUP_MARKER)
+    content_group = context.get("contentGroup") if isinstance(context, dict) else None
+
+    h1 = _first(root, "h1", lambda node: has_class(node, "listing-post-title"))
+    # The "NR No Reserve" chip sits in .item-tags beside the h1.
+    parent = h1.getparent() if h1 is not None else None
+    noreserve_tag = parent is not None and find_with_class(parent, "item-tag-noreserve") is not None
+
+    divs = _fact_divs(root)
+    post = divs.get("type-bat-listing")
+    post_classes = post.get("class") if post is not None else None
+    excerpt = divs.get("post-excerpt")
+    gallery = divs.get("gallery")
+    auction_table = _first(root, "table", lambda node: node.get("id") == "listing-bid")
+    essentials = divs.get("essentials")
+    legacy = (
+        _first(root, "ul", lambda node: has_class(node, "listing-essentials-items"))
+        if essentials is None
+        else None
+    )
 
     post_id: int | None = None
     post_match = _POST_ID.search(post_classes or "")
-    if post_match is None and auction_table is not None:
-        post_match = _BID_ID.search(auction_table[:400])
     if post_match is not None:
         post_id = int(post_match.group(1))
+    elif auction_table is not None:
+        bid_id = (auction_table.get("data-listing-bid-id") or "").strip()
+        post_id = int(bid_id) if bid_id.isdigit() and len(bid_id) <= 12 else None
 
     return PageRegions(
-        title_tag=title_tag,
-        og_url=og_url,
-        canonical_url=canonical_url,
-        og_title=og_title,
-        content_group=content_group,
-        h1=h1,
-        result_line=result_line,
-        make_chip=make_chip,
+        title_tag=text_of(title) if title is not None else None,
+        og_url=_meta(root, "og:url"),
+        canonical_url=_canonical(root),
+        og_title=_meta(root, "og:title"),
+        content_group=content_group if isinstance(content_group, str) else None,
+        h1=text_of(h1) if h1 is not None else None,
+        result_line=divs.get("listing-available-info"),
+        make_chip=_make_chip(root),
         post_classes=post_classes,
-        description=description,
-        gallery_json=gallery_json,
+        description=text_of(excerpt) if excerpt is not None else None,
+        gallery_json=gallery.get("data-gallery-items") if gallery is not None else None,
         auction_table=auction_table,
-        views=views,
-        watchers=watchers,
+        views=_stats_item(root, "views"),
+        watchers=_stats_item(root, "watchers"),
         essentials=essentials,
-        legacy_essentials=legacy_essentials,
-        vms=locate_vms(page),
+        legacy_essentials=legacy,
+        vms=locate_vms(root),
         post_id=post_id,
         noreserve_tag=noreserve_tag,
     )
