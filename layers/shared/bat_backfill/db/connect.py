@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from typing import TypeAlias
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import pg8000.exceptions
 import pg8000.native
@@ -29,6 +29,11 @@ def connect(url: str, *, application_name: str = "bat-backfill") -> pg8000.nativ
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise DatabaseUrlError("database URL must start with postgresql://")
+    if _ambiguous(parts):
+        raise DatabaseUrlError(
+            "the database URL has an '@' after its host part: a password holding '/', '?', '#' "
+            "or '@' must be percent-encoded (%2F, %3F, %23, %40)"
+        )
     query = parse_qs(parts.query)
     database = unquote(parts.path.lstrip("/")) or "postgres"
     kwargs: dict[str, object] = {
@@ -66,12 +71,23 @@ def redact(url: str) -> str:
 
     >>> redact("postgresql://app:s3cret@db:5432/bat")
     'postgresql://app:***@db:5432/bat'
+    >>> redact("postgresql://app:s3/cr@t@db:5432/bat")
+    'postgresql://***'
     """
     parts = urlsplit(url)
+    if _ambiguous(parts):
+        # where the password ends is unknown: nothing after the scheme is safe to show
+        return f"{parts.scheme}://***"
     if not parts.password:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+def _ambiguous(parts: SplitResult) -> bool:
+    """An '@' after the host part: a raw '/', '?' or '#' in the password ended the host part
+    early, so host, port and database would be read out of the password."""
+    return "@" in parts.path or "@" in parts.query or "@" in parts.fragment
 
 
 class Database:
