@@ -185,3 +185,37 @@ def test_an_unmigrated_database_says_to_migrate(empty_db_url, capsys):
     assert main(["status", "--database-url", empty_db_url]) == 2
     err = capsys.readouterr().err
     assert "run bat-backfill migrate" in err and err.count("\n") == 1
+
+
+def test_bat_unreachable_is_one_line_per_failed_step_and_exit_1(
+    db, lambda_env, capsys, caplog, monkeypatch
+):
+    from bat_backfill_tools.localpg import free_port
+
+    for name in ("HIGH_QUEUE_URL", "BACKFILL_QUEUE_URL", "DLQ_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BAT_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens
+    monkeypatch.setenv("DISCOVERY_ENABLED", "true")
+    add_vehicle(db, CAYMAN_ID, CAYMAN)
+    job = add_job(db, CAYMAN_ID, CAYMAN)
+
+    assert main(["tick"]) == 1  # the run is partial
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["status"] == "partial"
+    assert [s for s, step in report["steps"].items() if not step["ok"]] == ["discover", "sweep"]
+    assert "Traceback" not in out + err
+    # one warning per failed step, without the exception's traceback attached
+    failed = [r for r in caplog.records if "orchestrator step" in r.getMessage()]
+    assert [r.getMessage() for r in failed] == [
+        f"orchestrator step {step} failed: network error fetching "
+        "https://bringatrailer.com/auctions/results/: ConnectError"
+        for step in ("discover", "sweep")
+    ]
+    assert all(r.exc_info is None for r in failed)
+
+    assert main(["process"]) == 1  # the job could not be fetched: retried later
+    out, err = capsys.readouterr()
+    assert json.loads(out)["by_status"] == {"retry": 1}
+    assert err == f"job {job}: retry (network error fetching {CAYMAN}: ConnectError)\n"
+    assert job_row(db, job)["status"] == "pending"
