@@ -321,6 +321,46 @@ def test_a_database_restart_mid_batch_fails_only_the_affected_records(
 # -- 8. Re-extraction never loses good data ------------------------------------------------
 
 
+def test_process_across_a_database_restart_exits_1_and_names_the_job(
+    own_cluster, aws, bat, monkeypatch, capsys
+):
+    from bat_backfill_tools.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", own_cluster.url)
+    monkeypatch.setenv("BAT_BASE_URL", bat.base_url)
+    monkeypatch.setenv("REQUEST_INTERVAL_SECONDS", "0.001")
+    for name in ("HIGH_QUEUE_URL", "BACKFILL_QUEUE_URL", "DLQ_URL", "SNAPSHOT_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+    db = connect(own_cluster.url)
+    add_vehicle(db, FERRARI_ID, FERRARI, sale_status="sold", sale_price=53_000)
+    add_vehicle(db, CAYMAN_ID, CAYMAN)
+    jobs = [add_job(db, FERRARI_ID, FERRARI, 100), add_job(db, CAYMAN_ID, CAYMAN, 75)]
+    db.close()
+    restarted = threading.Event()
+
+    def restart_once(path: str) -> None:
+        if FERRARI_SLUG in path and not restarted.is_set():
+            restarted.set()
+            own_cluster.stop()
+            own_cluster.start()
+
+    bat.on_request = restart_once
+    assert main(["process", "--batch-size", "5"]) == 1  # not 0: the job did not finish
+    assert restarted.is_set()
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    # the interrupted job is named and handed back; the batch stops there (claiming more from
+    # a database in trouble would only repeat it), leaving the rest to the next run
+    assert err == f"job {jobs[0]}: error (InterfaceError: network error)\n"
+    assert main(["process", "--batch-size", "5"]) == 0
+    db = connect(own_cluster.url)
+    try:
+        statuses = db.run("SELECT job_no, status FROM bat_extraction_queue ORDER BY job_no")
+    finally:
+        db.close()
+    assert statuses == [[jobs[0], "complete"], [jobs[1], "complete"]]
+
+
 def test_a_page_that_no_longer_states_a_field_keeps_the_stored_value(db, services, bat):
     unsold_ferrari(db)
     db.run("UPDATE vehicles SET color = 'Rosso Corsa'")
