@@ -8,24 +8,12 @@ from dataclasses import replace
 from typing import Any
 
 from .models import Listing, Outcome
-from .repair import CRITICAL_FIELDS, Action, FieldChange, RepairPlan, plan_repair
+from .repair import CRITICAL_FIELDS, RESULT_FIELDS, Action, FieldChange, RepairPlan, plan_repair
 from .results import IndexItem
 
-# The facts the index states with authority; anything else comes from the listing page.
-INDEX_FIELDS = frozenset(
-    {
-        "sale_status",
-        "auction_outcome",
-        "reserve_status",
-        "sale_price",
-        "winning_bid",
-        "high_bid",
-        "auction_end_date",
-        "sale_date",
-    }
-)
-# Removed only because the index proves the lot unsold (the same rule as for a page).
-_FOLLOWS_OUTCOME = frozenset({"bat_buyer"})
+# The index states the auction's result, price, reserve and end with authority, the same facts
+# a page's result decides (a buyer only in that it is removed from a lot proven unsold);
+# anything else comes from the listing page.
 # The currency the stored prices are in when nothing says otherwise.
 STORED_CURRENCY = "USD"
 
@@ -71,7 +59,7 @@ def plan_index_repair(
     foreign = item.currency is not None and item.currency != STORED_CURRENCY
     changes: list[FieldChange] = []
     for change in plan.changes:
-        if change.field not in INDEX_FIELDS | _FOLLOWS_OUTCOME:
+        if change.field not in RESULT_FIELDS:
             continue
         if change.action is Action.CORRECT and (
             page_extracted or (foreign and change.field in ("sale_price", "high_bid"))

@@ -68,6 +68,34 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
+def _audit(
+    conn: pg8000.native.Connection,
+    vehicle_id: str,
+    rows: list[tuple[str, str | None, str | None, str]],
+    *,
+    source_url: str,
+    snapshot_key: str | None,
+    job_id: int | None,
+) -> None:
+    """One vehicle_audit row per (field, old, new, action), all from one source."""
+    if rows:
+        fields, old_values, new_values, actions = (
+            list(column) for column in zip(*rows, strict=True)
+        )
+        run_named(
+            conn,
+            "insert_audit",
+            vehicle_id=vehicle_id,
+            fields=fields,
+            old_values=old_values,
+            new_values=new_values,
+            actions=actions,
+            source_url=source_url,
+            snapshot_key=snapshot_key,
+            job_id=job_id,
+        )
+
+
 def save_repair(
     conn: pg8000.native.Connection,
     vehicle_id: str,
@@ -102,19 +130,9 @@ def save_repair(
                 continue
             new_conflicts.append(change)
         audited.append((change.field, old_text, new_text, change.action.value))
-    if audited:
-        run_named(
-            conn,
-            "insert_audit",
-            vehicle_id=vehicle_id,
-            fields=[a[0] for a in audited],
-            old_values=[a[1] for a in audited],
-            new_values=[a[2] for a in audited],
-            actions=[a[3] for a in audited],
-            source_url=source_url,
-            snapshot_key=snapshot_key,
-            job_id=job_id,
-        )
+    _audit(
+        conn, vehicle_id, audited, source_url=source_url, snapshot_key=snapshot_key, job_id=job_id
+    )
     if plan.stated:
         run_named(conn, "clear_absences", vehicle_id=vehicle_id, fields=list(plan.stated))
     absences = [(f, "not stated on the page") for f in plan.absent] + [
@@ -232,30 +250,21 @@ def save_auction_event(
             conn, "insert_auction_event", vehicle_id=vehicle_id, url=listing.url, **values
         )
         return str(rows[0][0])
-    audited: list[tuple[str, str | None, str | None]] = []
+    audited: list[tuple[str, str | None, str | None, str]] = []
     for event in events:
         if event["vehicle_id"] is None:
-            audited.append(("auction_events.vehicle_id", None, vehicle_id))
+            audited.append(("auction_events.vehicle_id", None, vehicle_id, "fill"))
         for field in ("outcome", "winning_bid", "winning_bidder"):
             old, new = event[field], values[field]
             if old != new:
-                audited.append((f"auction_events.{field}", _as_text(old), _as_text(new)))
+                action = "fill" if old is None else "correct"
+                audited.append((f"auction_events.{field}", _as_text(old), _as_text(new), action))
         run_named(
             conn, "correct_auction_event", event_id=event["id"], vehicle_id=vehicle_id, **values
         )
-    if audited:
-        run_named(
-            conn,
-            "insert_audit",
-            vehicle_id=vehicle_id,
-            fields=[a[0] for a in audited],
-            old_values=[a[1] for a in audited],
-            new_values=[a[2] for a in audited],
-            actions=["fill" if a[1] is None else "correct" for a in audited],
-            source_url=listing.url,
-            snapshot_key=snapshot_key,
-            job_id=job_id,
-        )
+    _audit(
+        conn, vehicle_id, audited, source_url=listing.url, snapshot_key=snapshot_key, job_id=job_id
+    )
     return str(events[0]["id"])
 
 
