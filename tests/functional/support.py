@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bat_backfill_tools.localaws import lambda_sqs_record
@@ -100,3 +101,23 @@ def sqs_record(body: str, message_id: str = "m1") -> dict[str, Any]:
         "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
         "awsRegion": "us-east-1",
     }
+
+
+def forget_aws_configuration(monkeypatch: Any, tmp_path: Path, *, region: bool = True) -> None:
+    """This process as on a machine with no AWS credentials anywhere (and, with `region`, no
+    region): nothing in the environment or in ~/.aws, and the instance metadata service never
+    asked (there is no network)."""
+    names = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ]
+    for key in names + (["AWS_REGION", "AWS_DEFAULT_REGION"] if region else []):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

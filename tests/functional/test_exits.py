@@ -14,7 +14,15 @@ from botocore.stub import Stubber
 
 from bat_backfill.errors import AwsError
 from bat_backfill.orchestrate import dispatch
-from tests.functional.support import CAYMAN, CAYMAN_ID, add_job, add_vehicle, drain, job_row
+from tests.functional.support import (
+    CAYMAN,
+    CAYMAN_ID,
+    add_job,
+    add_vehicle,
+    drain,
+    forget_aws_configuration,
+    job_row,
+)
 
 GONE = "https://bringatrailer.com/listing/1999-gone-page-1/"
 GONE_ID = "0b6f6c1e-5c1a-4f4e-9a43-3f1f6d0c9a09"
@@ -75,19 +83,7 @@ def _sqs_without_credentials(monkeypatch, tmp_path) -> Any:
     """A real SQS client on a machine with no AWS credentials anywhere (and no network)."""
     import boto3
 
-    for key in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    forget_aws_configuration(monkeypatch, tmp_path, region=False)
     return boto3.session.Session().client("sqs", region_name=REGION)
 
 

@@ -271,14 +271,13 @@ def own_cluster():
     localpg.discard(cluster)
 
 
-def test_a_database_restart_mid_batch_fails_only_the_affected_records(
-    own_cluster, aws, bat, monkeypatch
-):
+def restart_during_the_ferrari(own_cluster, bat, monkeypatch) -> tuple[list[int], threading.Event]:
+    """The Ferrari (priority 100) and the Cayman queued in a cluster of their own, which goes
+    down and comes back while the Ferrari's page is being fetched; the jobs and the event set
+    by the restart."""
     monkeypatch.setenv("DATABASE_URL", own_cluster.url)
     monkeypatch.setenv("BAT_BASE_URL", bat.base_url)
     monkeypatch.setenv("REQUEST_INTERVAL_SECONDS", "0.001")
-    for key, value in aws.environment().items():
-        monkeypatch.setenv(key, value)
     db = connect(own_cluster.url)
     add_vehicle(db, FERRARI_ID, FERRARI, sale_status="sold", sale_price=53_000)
     add_vehicle(db, CAYMAN_ID, CAYMAN)
@@ -287,13 +286,21 @@ def test_a_database_restart_mid_batch_fails_only_the_affected_records(
     restarted = threading.Event()
 
     def restart_once(path: str) -> None:
-        # While the first page is being fetched, the database goes down and comes back.
         if FERRARI_SLUG in path and not restarted.is_set():
             restarted.set()
             own_cluster.stop()
             own_cluster.start()
 
     bat.on_request = restart_once
+    return jobs, restarted
+
+
+def test_a_database_restart_mid_batch_fails_only_the_affected_records(
+    own_cluster, aws, bat, monkeypatch
+):
+    for key, value in aws.environment().items():
+        monkeypatch.setenv(key, value)
+    jobs, restarted = restart_during_the_ferrari(own_cluster, bat, monkeypatch)
     records = [
         sqs_record(job_body(j, vid, url), f"m{j}")
         for j, vid, url in ((jobs[0], FERRARI_ID, FERRARI), (jobs[1], CAYMAN_ID, CAYMAN))
@@ -326,25 +333,9 @@ def test_process_across_a_database_restart_exits_1_and_names_the_job(
 ):
     from bat_backfill_tools.cli import main
 
-    monkeypatch.setenv("DATABASE_URL", own_cluster.url)
-    monkeypatch.setenv("BAT_BASE_URL", bat.base_url)
-    monkeypatch.setenv("REQUEST_INTERVAL_SECONDS", "0.001")
     for name in ("HIGH_QUEUE_URL", "BACKFILL_QUEUE_URL", "DLQ_URL", "SNAPSHOT_BUCKET"):
         monkeypatch.delenv(name, raising=False)
-    db = connect(own_cluster.url)
-    add_vehicle(db, FERRARI_ID, FERRARI, sale_status="sold", sale_price=53_000)
-    add_vehicle(db, CAYMAN_ID, CAYMAN)
-    jobs = [add_job(db, FERRARI_ID, FERRARI, 100), add_job(db, CAYMAN_ID, CAYMAN, 75)]
-    db.close()
-    restarted = threading.Event()
-
-    def restart_once(path: str) -> None:
-        if FERRARI_SLUG in path and not restarted.is_set():
-            restarted.set()
-            own_cluster.stop()
-            own_cluster.start()
-
-    bat.on_request = restart_once
+    jobs, restarted = restart_during_the_ferrari(own_cluster, bat, monkeypatch)
     assert main(["process", "--batch-size", "5"]) == 1  # not 0: the job did not finish
     assert restarted.is_set()
     out, err = capsys.readouterr()

@@ -21,6 +21,7 @@ from bat_backfill.parsing import parse_listing
 from bat_backfill.process import ForceRequest, build_extractors, force_process
 from bat_backfill.repair import PAGE_VALUES
 from bat_backfill.services import build_services
+from tests.seed import SEED_NEXT_BACKFILLS, SEED_PROGRESS_TODAY, SEED_QUEUE
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 LEGACY, PAGES, EXPECTED = SHARED / "legacy", SHARED / "bat" / "pages", SHARED / "bat" / "expected"
@@ -33,25 +34,6 @@ def vid(n: int) -> str:
 
 L1, L2, L3, L4, L5, L6, L7 = (vid(n) for n in range(1, 8))
 FERRARI = "https://bringatrailer.com/listing/2001-ferrari-360-spider-89/"
-
-# The seed's statements, verbatim (only the VALUES filled in).
-SEED_QUEUE = (
-    "INSERT INTO bat_extraction_queue (vehicle_id, bat_url, priority, status) "
-    "VALUES ('{vehicle_id}','{url}',75,'pending') ON CONFLICT (vehicle_id) DO UPDATE "
-    "SET status = 'pending', priority = GREATEST(bat_extraction_queue.priority, 75);"
-)
-SEED_NEXT_BACKFILLS = (
-    "SELECT beq.*, v.year, v.make, v.model, v.bat_auction_url FROM bat_extraction_queue beq "
-    "JOIN vehicles v ON v.id = beq.vehicle_id WHERE beq.status = 'pending' AND beq.priority = 75 "
-    "ORDER BY beq.created_at LIMIT 50;"
-)
-SEED_PROGRESS_TODAY = (
-    "SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending, "
-    "COUNT(*) FILTER (WHERE status = 'processing') AS processing, "
-    "COUNT(*) FILTER (WHERE status = 'complete') AS complete, "
-    "COUNT(*) FILTER (WHERE status = 'failed') AS failed "
-    "FROM bat_extraction_queue WHERE priority = 75 AND created_at::date = CURRENT_DATE;"
-)
 
 
 def expected(slug: str) -> dict[str, Any]:

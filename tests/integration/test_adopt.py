@@ -28,7 +28,7 @@ from bat_backfill.errors import InvalidListingUrlError
 from bat_backfill.jobs import BackoffPolicy
 from bat_backfill.models import JobStatus
 from bat_backfill.urls import parse_listing_url
-from tests.integration.test_schema import SEED_NEXT_BACKFILLS, SEED_PROGRESS_TODAY, SEED_QUEUE
+from tests.seed import SEED_NEXT_BACKFILLS, SEED_PROGRESS_TODAY, SEED_QUEUE
 
 LEGACY_FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "legacy"
 ORIGINAL_TABLES = ("vehicles", "auction_events", "bat_extraction_queue")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from bat_backfill_tools.cli import build_parser, main
 
+from tests.functional.support import forget_aws_configuration
+
 URL = "https://bringatrailer.com/listing/1995-porsche-993-carrera-7/"
 
 
@@ -233,21 +235,7 @@ AWS_COMMANDS = [
 def no_aws(monkeypatch, tmp_path):
     """Real queues configured, on a machine with no AWS configuration at all (and no network:
     the instance metadata service is never asked)."""
-    for key in (
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    forget_aws_configuration(monkeypatch, tmp_path)
     for key, value in QUEUES.items():
         monkeypatch.setenv(key, value)
 
