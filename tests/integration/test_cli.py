@@ -8,6 +8,7 @@ import pytest
 from bat_backfill_tools.cli import main
 from bat_backfill_tools.samplepages import PageSpec, render_page
 
+from bat_backfill.db import queue
 from bat_backfill.models import LISTING_KEYS, Outcome
 
 URL = "https://bringatrailer.com/listing/1995-porsche-993-carrera-7/"
@@ -122,6 +123,24 @@ def test_status_shows_the_seed_monitoring_queries(db, db_url, capsys):
     assert data["recent_runs"][0]["status"] == "ok"
     code, out, _ = run(capsys, "status", "--database-url", db_url)
     assert "Pending backfills" in out and "993 Carrera" in out and "dispatch:ok" in out
+    assert "Being processed" not in out
+
+
+def test_status_names_the_worker_holding_each_job(db, db_url, capsys):
+    db.run(
+        "INSERT INTO vehicles (id, bat_auction_url) VALUES (CAST(:id AS uuid), :u)", id=VID, u=URL
+    )
+    job_id = queue.enqueue(db, VID, URL, 75)
+    held = queue.claim_next(db, "host-7:4242", 600)
+    assert held is not None and held.id == job_id
+    code, out, _ = run(capsys, "status", "--json", "--database-url", db_url)
+    assert code == 0
+    (row,) = json.loads(out)["processing"]
+    assert (row["id"], row["locked_by"], row["bat_url"]) == (job_id, "host-7:4242", URL)
+    assert row["lease_ends"] is not None
+    code, out, _ = run(capsys, "status", "--database-url", db_url)
+    being_processed = out.split("Being processed", 1)[1].split("\n\n", 1)[0]
+    assert "host-7:4242" in being_processed and str(job_id) in being_processed
 
 
 def test_history_lists_every_audited_change(db, db_url, capsys):

@@ -37,7 +37,7 @@ def render_status(data: dict[str, Any]) -> str:
         render_table(
             ["job", "year", "make", "model", "attempts", "url"],
             [
-                [r["id"], r["year"], r["make"], r["model"], r["attempts"], r["bat_auction_url"]]
+                [r["job_no"], r["year"], r["make"], r["model"], r["attempts"], r["bat_auction_url"]]
                 for r in data["pending_backfills"][:20]
             ],
         )
@@ -57,6 +57,17 @@ def render_status(data: dict[str, Any]) -> str:
             [[r["priority"], r["status"], r["jobs"]] for r in data["queue_by_priority"]],
         )
     )
+    if data["processing"]:
+        out.append("\nBeing processed (bat-backfill release --job N / --worker NAME frees one)")
+        out.append(
+            render_table(
+                ["job", "worker", "lease ends", "url"],
+                [
+                    [r["id"], r["locked_by"] or "-", _plain(r["lease_ends"]), r["bat_url"]]
+                    for r in data["processing"]
+                ],
+            )
+        )
     out.append("\nLast orchestrator runs")
     run_rows = []
     for r in data["recent_runs"]:

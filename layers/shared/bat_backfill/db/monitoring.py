@@ -30,6 +30,7 @@ def collect_status(conn: pg8000.native.Connection) -> dict[str, Any]:
         "pending_backfills": _rows(conn, "pending_backfills"),
         "backfill_progress_today": _rows(conn, "backfill_progress_today")[0],
         "queue_by_priority": _rows(conn, "queue_by_priority"),
+        "processing": _rows(conn, "processing_jobs"),
         "recent_runs": _rows(conn, "recent_runs", limit=5),
         "recent_failures": _rows(conn, "recent_failures"),
     }

@@ -15,6 +15,12 @@ FROM bat_extraction_queue WHERE priority = 75 AND created_at::date = CURRENT_DAT
 SELECT priority, status, count(*) AS jobs FROM bat_extraction_queue
 GROUP BY priority, status ORDER BY priority DESC, status;
 
+-- name: processing_jobs
+-- purpose: the jobs being processed, with the worker holding each and when its lease ends (what bat-backfill release needs).
+SELECT job_no AS id, vehicle_id::text AS vehicle_id, bat_url, locked_by,
+       bat_lease_end(lease_expires_at, locked_at, updated_at) AS lease_ends
+FROM bat_extraction_queue WHERE status = 'processing' ORDER BY locked_at, job_no LIMIT 20;
+
 -- name: recent_failures
 -- purpose: the newest failed jobs with their stored error.
 SELECT job_no AS id, vehicle_id::text AS vehicle_id, bat_url, attempts, error_kind,
